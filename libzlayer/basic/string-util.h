@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* string-util.h: string helpers: prefixes, joins, edit distance, NULL-terminated string arrays. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "macro.h"
+
+/* Returns a pointer past the prefix, or NULL. */
+char *startswith(const char *s, const char *prefix) _pure_;
+char *startswith_no_case(const char *s, const char *prefix) _pure_;
+/* Returns a pointer to the suffix within s, or NULL. */
+char *endswith(const char *s, const char *suffix) _pure_;
+
+/* Concatenates the strings up to the NULL sentinel into a new string; NULL on OOM. */
+char *strjoin_real(const char *x, ...) _sentinel_;
+#define strjoin(a, ...) strjoin_real((a), __VA_ARGS__, NULL)
+
+/* Appends the strings up to NULL to *p (which may be NULL), reallocating. -ENOMEM on OOM, in
+ * which case *p is unchanged. */
+int strextend_real(char **p, ...) _sentinel_;
+#define strextend(p, ...) strextend_real((p), __VA_ARGS__, NULL)
+/* Appends printf-formatted text to *p. */
+int strextendf(char **p, const char *format, ...) _printf_(2, 3);
+
+char *ascii_strlower(char *s);
+char *ascii_strupper(char *s);
+char *strstrip(char *s); /* strips leading and trailing whitespace in place; returns s */
+
+/* Levenshtein distance, for "did you mean" suggestions. Returns SIZE_MAX on OOM. */
+size_t string_edit_distance(const char *a, const char *b);
+/* The candidate closest to s if it is close enough to be a plausible typo (distance <= 2, or
+ * <= 1/3 of the length for longer words, or a case-insensitive match), else NULL. The
+ * candidates array ends with NULL. */
+const char *string_suggest(const char *s, const char *const *candidates);
+
+/* NULL-terminated arrays of allocated strings. */
+char **strv_free(char **l);
+DEFINE_TRIVIAL_CLEANUP_FUNC(char **, strv_free);
+#define _cleanup_strv_free_ _cleanup_(strv_freep)
+size_t strv_length(char *const *l);
+int strv_extend(char ***l, const char *value); /* appends a copy */
+int strv_consume(char ***l, char *value);      /* appends, taking ownership (freed on error) */
+bool strv_contains(char *const *l, const char *s);
+char *strv_join(char *const *l, const char *separator);
+
+/* Escapes control characters and quotes for safe display in messages: returns a new string,
+ * cut at max_len bytes with "..." appended. */
+char *string_escape_for_display(const char *s, size_t max_len);

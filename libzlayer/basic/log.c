@@ -228,8 +228,9 @@ static void stderr_send(int level, const char *message) {
                 fprintf(stderr, "%s%s%s\n", on, message, off);
 }
 
-static int log_dispatch(int level, int error, const char *file, int line, const char *func,
-                        const LogField *fields, size_t n_fields, const char *format, va_list ap) {
+_printf_(8, 0) static int log_dispatch(int level, int error, const char *file, int line,
+                                       const char *func, const LogField *fields, size_t n_fields,
+                                       const char *format, va_list ap) {
         char buf[2048];
         int saved = errno;
 

@@ -15,7 +15,7 @@ char *endswith(const char *s, const char *suffix) _pure_;
 
 /* Concatenates the strings up to the NULL sentinel into a new string; NULL on OOM. */
 char *strjoin_real(const char *x, ...) _sentinel_;
-#define strjoin(a, ...) strjoin_real((a), __VA_ARGS__, NULL)
+#define strjoin(...) strjoin_real(__VA_ARGS__, NULL)
 
 /* Appends the strings up to NULL to *p (which may be NULL), reallocating. -ENOMEM on OOM, in
  * which case *p is unchanged. */
@@ -30,9 +30,11 @@ char *strstrip(char *s); /* strips leading and trailing whitespace in place; ret
 
 /* Levenshtein distance, for "did you mean" suggestions. Returns SIZE_MAX on OOM. */
 size_t string_edit_distance(const char *a, const char *b);
-/* The candidate closest to s if it is close enough to be a plausible typo (distance <= 2, or
- * <= 1/3 of the length for longer words, or a case-insensitive match), else NULL. The
- * candidates array ends with NULL. */
+/* The candidate closest to s if it is close enough to be a plausible typo, else NULL. The
+ * candidates array ends with NULL. A case-insensitive match always wins. Otherwise distance is
+ * counted ignoring case, with a swap of neighbours as one edit, and must be at most 1 for words
+ * of up to 3 characters, 2 up to 8, length/3 beyond, and less than the length of both words.
+ * Ties go to the earlier candidate. */
 const char *string_suggest(const char *s, const char *const *candidates);
 
 /* NULL-terminated arrays of allocated strings. */
@@ -41,10 +43,14 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(char **, strv_free);
 #define _cleanup_strv_free_ _cleanup_(strv_freep)
 size_t strv_length(char *const *l);
 int strv_extend(char ***l, const char *value); /* appends a copy */
-int strv_consume(char ***l, char *value);      /* appends, taking ownership (freed on error) */
+/* Appends, taking ownership (freed on error). NULL is taken for a failed allocation, so that
+ * strv_consume(&l, strdup(x)) needs one check: -ENOMEM. */
+int strv_consume(char ***l, char *value);
 bool strv_contains(char *const *l, const char *s);
-char *strv_join(char *const *l, const char *separator);
+char *strv_join(char *const *l, const char *separator); /* separator NULL means " " */
 
-/* Escapes control characters and quotes for safe display in messages: returns a new string,
- * cut at max_len bytes with "..." appended. */
+/* Escapes for safe display in messages: \n \t \r, other control bytes and invalid UTF-8 as
+ * \xNN, and backslash and both quotes with a backslash; valid UTF-8 is kept. Returns a new
+ * string (NULL on OOM) of at most max_len bytes (at least 3): when the escaped text is longer it
+ * is cut at an escape/character boundary and ends in "...". SIZE_MAX means no limit. */
 char *string_escape_for_display(const char *s, size_t max_len);

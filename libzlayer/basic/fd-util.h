@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* fd-util.h: file descriptor flags and FILE* cleanup. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "macro.h"
+
+/* Sets or clears FD_CLOEXEC / O_NONBLOCK. 0 or -errno. */
+int fd_cloexec(int fd, bool cloexec);
+int fd_nonblock(int fd, bool nonblock);
+
+/* Closes f if non-NULL, preserving errno; returns NULL. */
+FILE *safe_fclose(FILE *f);
+static inline void fclosep(FILE **f) {
+        safe_fclose(*f);
+}
+#define _cleanup_fclose_ _cleanup_(fclosep)

@@ -9,7 +9,7 @@
 #include "macro.h"
 
 typedef enum LogTarget {
-        LOG_TARGET_AUTO,    /* journal if our stderr is connected to it, else stderr */
+        LOG_TARGET_AUTO, /* journal if our stderr is connected to it, else stderr */
         LOG_TARGET_JOURNAL, /* native journal protocol, stderr when the socket is missing */
         LOG_TARGET_STDERR,
         LOG_TARGET_NULL,
@@ -72,7 +72,9 @@ int log_struct_internal(int level, int error, const char *file, int line, const 
 
 /* log_struct(LOG_INFO, LOG_FIELDS({"ZL_EVENT", "started"}, {"ZL_CONTAINER", id}),
  *            "Container '%s' started.", id); */
-#define LOG_FIELDS(...) ((const LogField[]){ __VA_ARGS__ }), ELEMENTSOF(((const LogField[]){ __VA_ARGS__ }))
+#define LOG_FIELDS(...)                                                                            \
+        ((const LogField[]){ __VA_ARGS__ }), ELEMENTSOF(((const LogField[]){ __VA_ARGS__ }))
 #define log_struct_errno(level, error, fields_and_n, ...)                                          \
         log_struct_internal(level, error, __FILE__, __LINE__, __func__, fields_and_n, __VA_ARGS__)
-#define log_struct(level, fields_and_n, ...) (void) log_struct_errno(level, 0, fields_and_n, __VA_ARGS__)
+#define log_struct(level, fields_and_n, ...)                                                       \
+        (void) log_struct_errno(level, 0, fields_and_n, __VA_ARGS__)

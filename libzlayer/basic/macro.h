@@ -25,9 +25,8 @@
 #define _fallthrough_ __attribute__((__fallthrough__))
 
 #define ELEMENTSOF(x)                                                                              \
-        (__builtin_choose_expr(                                                                    \
-                !__builtin_types_compatible_p(typeof(x), typeof(&*(x))), sizeof(x) / sizeof((x)[0]), \
-                (void) 0))
+        (__builtin_choose_expr(!__builtin_types_compatible_p(typeof(x), typeof(&*(x))),            \
+                               sizeof(x) / sizeof((x)[0]), (void) 0))
 
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
@@ -36,7 +35,7 @@
 #define STRINGIFY_INTERNAL(x) #x
 #define STRINGIFY(x) STRINGIFY_INTERNAL(x)
 
-#define DIV_ROUND_UP(x, y) (((x) + (y) - 1) / (y))
+#define DIV_ROUND_UP(x, y) (((x) + (y) -1) / (y))
 
 /* Ownership transfer: returns the pointer and leaves NULL behind, so a _cleanup_ variable no
  * longer frees it. TAKE_FD does the same for file descriptors, leaving -EBADF. */
@@ -100,7 +99,6 @@ static inline void closep(int *fd) {
         safe_close(*fd);
 }
 #define _cleanup_close_ _cleanup_(closep)
-
 
 #define zero(x) (memset(&(x), 0, sizeof(x)))
 

@@ -59,8 +59,8 @@ const char *test_srcdir(void);
                 intmax_t _a_ = (intmax_t) (a), _b_ = (intmax_t) (b);                               \
                 if (!(_a_ op _b_))                                                                 \
                         test_fail(__FILE__, __LINE__,                                              \
-                                  "Assertion failed: %s " #op " %s (%jd " #op " %jd)", #a, #b, _a_,  \
-                                  _b_);                                                            \
+                                  "Assertion failed: %s " #op " %s (%jd " #op " %jd)", #a, #b,     \
+                                  _a_, _b_);                                                       \
         } while (0)
 #define ASSERT_EQ(a, b) ASSERT_CMP(a, ==, b)
 #define ASSERT_NE(a, b) ASSERT_CMP(a, !=, b)
@@ -90,8 +90,9 @@ const char *test_srcdir(void);
         do {                                                                                       \
                 const char *_a_ = (a), *_b_ = (b);                                                 \
                 if (!_a_ || !_b_ || strcmp(_a_, _b_) != 0)                                         \
-                        test_fail(__FILE__, __LINE__, "Assertion failed: %s == %s (\"%s\" == \"%s\")", \
-                                  #a, #b, _a_ ?: "(null)", _b_ ?: "(null)");                       \
+                        test_fail(__FILE__, __LINE__,                                              \
+                                  "Assertion failed: %s == %s (\"%s\" == \"%s\")", #a, #b,         \
+                                  _a_ ?: "(null)", _b_ ?: "(null)");                               \
         } while (0)
 
 /* r >= 0 */

@@ -30,9 +30,9 @@ typedef struct ZlDiag {
         ZlDiagSeverity severity;
         unsigned line;
         unsigned column;
-        char *path;    /* key path: "services.web.endpoints[0].port"; "" for the document root */
+        char *path; /* key path: "services.web.endpoints[0].port"; "" for the document root */
         char *message; /* what was found and what is allowed, one sentence, no trailing dot */
-        char *hint;    /* "did you mean 'replicas'?", or NULL */
+        char *hint; /* "did you mean 'replicas'?", or NULL */
 } ZlDiag;
 
 typedef struct ZlDiagList {

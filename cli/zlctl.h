@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* zlctl.h: shared declarations of the zlctl command tree. */
+#pragma once
+
+#include <stdbool.h>
+
+/* A command: `name` within its group, the function that runs it (argv[0] is the command name,
+ * options not yet parsed), a one-line summary for the group's help. */
+typedef struct Verb {
+        const char *name;
+        int (*run)(int argc, char *argv[]);
+        const char *summary;
+} Verb;
+
+/* Exit codes, as documented in zlctl --help. */
+enum {
+        ZLCTL_EXIT_OK = 0,
+        ZLCTL_EXIT_FAILURE = 1, /* invalid input, failed operation */
+        ZLCTL_EXIT_USAGE = 2, /* bad command line */
+};
+
+/* The name zlctl was invoked as ("zlctl" or "zlayer"), for help texts and messages. */
+extern const char *program_name;
+
+/* Runs the verb named argv[0] from the table, or prints the group help. `group` is the command
+ * path so far ("" for the top level, "spec" for `zlctl spec ...`). */
+int dispatch_verb(const char *group, const Verb verbs[], int argc, char *argv[]);
+/* Prints "usage error" style messages and returns ZLCTL_EXIT_USAGE. */
+int usage_error(const char *command, const char *format, ...) __attribute__((format(printf, 2, 3)));
+
+int verb_validate(int argc, char *argv[]);
+int verb_spec(int argc, char *argv[]);

@@ -192,8 +192,6 @@ int image_ref_parse(const char *s, ImageRef **ret, const char **ret_error) {
         }
         if (n_name == 0)
                 return fail(ret_error, "the name is empty");
-        if (n_name > IMAGE_NAME_MAX)
-                return fail(ret_error, "the name is longer than 255 characters");
 
         name = strndup(s, n_name);
         if (!name)
@@ -238,6 +236,11 @@ int image_ref_parse(const char *s, ImageRef **ret, const char **ret_error) {
                 r->path = strdup(path);
         if (!r->path)
                 return -ENOMEM;
+        /* The limit applies to the normalized name, so a short name that only grows past it
+         * through "docker.io/library/" is refused here rather than after a round trip. */
+        if (strlen(r->domain) + 1 + strlen(r->path) > IMAGE_NAME_MAX)
+                return fail(ret_error, "the repository name with its registry is longer than "
+                                       "255 characters");
 
         if (!r->tag && !r->digest) {
                 r->tag = strdup("latest");

@@ -88,9 +88,16 @@ TEST(long_names) {
         memset(name, 'a', sizeof name - 1);
         name[sizeof name - 1] = '\0';
         test_bad(name);
-        name[255] = '\0';
+        /* The 255-character limit counts the normalized "docker.io/library/" prefix too, so
+         * the canonical form of every accepted name is accepted again. */
+        name[255 - strlen("docker.io/library/")] = '\0';
         snprintf(expected, sizeof expected, "docker.io/library/%s:latest", name);
         test_one(name, expected);
+        name[255 - strlen("docker.io/library/")] = 'a';
+        name[256 - strlen("docker.io/library/")] = '\0';
+        test_bad(name);
+        name[255] = '\0';
+        test_bad(name);
 
         memset(tag, 't', sizeof tag - 1);
         tag[128] = '\0';

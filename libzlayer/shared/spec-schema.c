@@ -581,15 +581,21 @@ static int schema_names(const Schema *s, unsigned tag_bit, const char ***ret) {
         return 0;
 }
 
-static int unknown_key(SpecContext *c, const Schema *s, const YamlNode *k, const char *path) {
-        _cleanup_free_ const char **names = NULL;
+/* Lists the keys allowed with the variant chosen by the tag (all keys when tag_bit is 0), but
+ * suggests from all keys: a near miss of another variant's key is still worth naming. */
+static int unknown_key(SpecContext *c, const Schema *s, unsigned tag_bit, const YamlNode *k,
+                       const char *path) {
+        _cleanup_free_ const char **names = NULL, **allowed = NULL;
         _cleanup_free_ char *list = NULL, *hint = NULL, *d = NULL;
         int r;
 
         r = schema_names(s, 0, &names);
         if (r < 0)
                 return r;
-        list = join_names(names);
+        r = schema_names(s, tag_bit, &allowed);
+        if (r < 0)
+                return r;
+        list = join_names(allowed);
         d = string_escape_for_display(k->text, 64);
         if (!list || !d)
                 return -ENOMEM;
@@ -680,7 +686,7 @@ static int parse_object(SpecContext *c, const Schema *s, const YamlNode *n, cons
                 if (!p)
                         return -ENOMEM;
                 if (!f) {
-                        r = unknown_key(c, s, k, p);
+                        r = unknown_key(c, s, tag_bit, k, p);
                         if (r < 0)
                                 return r;
                         continue;

@@ -401,8 +401,7 @@ TEST(service_errors) {
                     "missing required key 'image'", NULL);
         check_error(HEAD "  w:\n    image: {name: x}\n    scale: {mode: adaptive, replica: 3}\n", 0,
                     6, 29, "services.w.scale.replica",
-                    "unknown key 'replica'; allowed keys: mode, min, max, cooldown, targets, "
-                    "replicas",
+                    "unknown key 'replica'; allowed keys: mode, min, max, cooldown, targets",
                     "did you mean 'replicas'?");
         check_error(HEAD "  w:\n    image: {name: x}\n    scale: {mode: fixed, min: 3}\n", 0, 6, 26,
                     "services.w.scale.min",

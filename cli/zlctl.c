@@ -16,12 +16,15 @@ const char *program_name = "zlctl";
 static const Verb top_verbs[] = {
         { "validate", verb_validate, "Validate deployment spec files" },
         { "spec", verb_spec, "Inspect deployment specs (dump, validate)" },
+        { "status", verb_status, "Show the node's daemons, versions and states" },
+        { "local", verb_local, "Run a node without systemd (start, status, stop)" },
         {},
 };
 
 static void help(void) {
         printf("%s [OPTIONS...] COMMAND ...\n\n"
-               "Control a ZLayer node: validate and inspect deployment specs.\n\n"
+               "Control a ZLayer node: validate and inspect deployment specs, run a local node\n"
+               "and show its daemons.\n\n"
                "Commands:\n",
                program_name);
         for (const Verb *v = top_verbs; v->name; v++)
@@ -31,7 +34,9 @@ static void help(void) {
                "     --version           Show the version\n"
                "\nRun '%s COMMAND --help' for the options of a command.\n"
                "\nExit status: 0 success, 1 failure or invalid input, 2 usage error.\n"
-               "Environment: ZLAYER_LOG_LEVEL (err, warning, info, debug).\n",
+               "Environment: ZLAYER_LOG_LEVEL (err, warning, info, debug);\n"
+               "  ZLAYER_BUS_ADDRESS (the node's bus; else the system bus if it has\n"
+               "  org.zlayer names, else the local node's).\n",
                program_name);
 }
 

@@ -30,3 +30,5 @@ int usage_error(const char *command, const char *format, ...) __attribute__((for
 
 int verb_validate(int argc, char *argv[]);
 int verb_spec(int argc, char *argv[]);
+int verb_status(int argc, char *argv[]);
+int verb_local(int argc, char *argv[]);

@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* zlctl-bus.h: how zlctl finds the bus of the node it talks to. */
+#pragma once
+
+#include <systemd/sd-bus.h>
+
+/* Connects to the node's bus, in this order:
+ *   1. $ZLAYER_BUS_ADDRESS, when set;
+ *   2. the system bus, when some org.zlayer.* name is on it (a node run by systemd);
+ *   3. the local node of the default state directory (its DIR/bus-address), as `zlctl local
+ *      start` leaves it.
+ * Registers the org.zlayer.Error table first. On success *ret_where (may be NULL) describes the
+ * choice for messages: "ADDRESS ($ZLAYER_BUS_ADDRESS)", "the system bus", "ADDRESS (the local
+ * node in DIR)".
+ * Logs the reason and returns -errno when no node is found or the connection fails. */
+int zlctl_bus_open(sd_bus **ret, char **ret_where);
+
+/* The message for an error received from the bus: "MESSAGE (org.zlayer.Error.NotFound)" style
+ * text into a new string; NULL on OOM. */
+char *zlctl_bus_error_message(const sd_bus_error *e);

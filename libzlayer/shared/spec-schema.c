@@ -451,52 +451,35 @@ static int parse_string_map(SpecContext *c, const Field *f, const YamlNode *n, c
         return 1;
 }
 
-static int parse_string_list(SpecContext *c, const Field *f, const YamlNode *n, const char *path,
-                             json_t **ret) {
-        _cleanup_(json_decrefp) json_t *arr = NULL;
-        bool valid = true;
-        int r;
-
-        if (!n || n->type != YAML_TREE_SEQUENCE)
-                return expected(c, n, path, NULL, "a list of strings");
-        arr = json_array();
-        if (!arr)
-                return -ENOMEM;
-        for (size_t i = 0; i < n->n_items; i++) {
-                _cleanup_free_ char *p = path_index(path, i);
-                json_t *v = NULL;
-
-                if (!p)
-                        return -ENOMEM;
-                r = parse_string(c, f, n->items[i], p, &v);
-                if (r < 0)
-                        return r;
-                if (r == 0) {
-                        valid = false;
-                        continue;
-                }
-                if (json_array_append_new(arr, v) < 0)
-                        return -ENOMEM;
-        }
-        if (!valid)
-                return 0;
-        *ret = TAKE_PTR(arr);
-        return 1;
-}
-
 /* ---- objects ------------------------------------------------------------------------------ */
 
 static int parse_object(SpecContext *c, const Schema *s, const YamlNode *n, const YamlNode *where,
                         const char *path, json_t **ret);
 
-static int parse_object_list(SpecContext *c, const Schema *s, const YamlNode *n, const char *path,
+/* Parses one list item; returns 1 and the value, 0 if invalid (errors recorded), or -errno. */
+typedef int (*ItemParser)(SpecContext *c, const Field *f, const YamlNode *item, const char *path,
+                          json_t **ret);
+
+static int parse_string_item(SpecContext *c, const Field *f, const YamlNode *item, const char *path,
                              json_t **ret) {
+        return parse_string(c, f, item, path, ret);
+}
+
+static int parse_object_item(SpecContext *c, const Field *f, const YamlNode *item, const char *path,
+                             json_t **ret) {
+        return parse_object(c, f->schema, item, item, path, ret);
+}
+
+/* A list whose items all parse; every item is checked even after an invalid one, so all errors
+ * are reported. */
+static int parse_list(SpecContext *c, const Field *f, const YamlNode *n, const char *path,
+                      const char *what, ItemParser parse_item, json_t **ret) {
         _cleanup_(json_decrefp) json_t *arr = NULL;
         bool valid = true;
         int r;
 
         if (!n || n->type != YAML_TREE_SEQUENCE)
-                return expected(c, n, path, NULL, "a list");
+                return expected(c, n, path, NULL, what);
         arr = json_array();
         if (!arr)
                 return -ENOMEM;
@@ -506,7 +489,7 @@ static int parse_object_list(SpecContext *c, const Schema *s, const YamlNode *n,
 
                 if (!p)
                         return -ENOMEM;
-                r = parse_object(c, s, n->items[i], n->items[i], p, &v);
+                r = parse_item(c, f, n->items[i], p, &v);
                 if (r < 0)
                         return r;
                 if (r == 0) {
@@ -546,11 +529,11 @@ static int parse_field(SpecContext *c, const Field *f, const YamlNode *n, const 
         case FIELD_STRING_MAP:
                 return parse_string_map(c, f, n, path, ret);
         case FIELD_STRING_LIST:
-                return parse_string_list(c, f, n, path, ret);
+                return parse_list(c, f, n, path, "a list of strings", parse_string_item, ret);
         case FIELD_OBJECT:
                 return parse_object(c, f->schema, n, where, path, ret);
         case FIELD_OBJECT_LIST:
-                return parse_object_list(c, f->schema, n, path, ret);
+                return parse_list(c, f, n, path, "a list", parse_object_item, ret);
         case FIELD_CUSTOM:
                 return f->parse(c, n, where, path, ret);
         default:

@@ -32,17 +32,6 @@
 /* As the daemons' own default state directory, whatever the prefix. */
 #define ZL_LOCAL_STATE_DIR_ROOT "/var/lib/zlayer/local"
 
-const LauncherDaemonInfo launcher_daemons[LAUNCHER_N_DAEMONS] = {
-        { "zl-runtimed", "runtime", "org.zlayer.Runtime1", "/org/zlayer/Runtime1", 0 },
-        { "zl-netd", "network", "org.zlayer.Network1", "/org/zlayer/Network1", 0 },
-        { "zl-proxyd", "proxy", "org.zlayer.Proxy1", "/org/zlayer/Proxy1", 1 },
-        { "zl-schedd", "scheduler", "org.zlayer.Scheduler1", "/org/zlayer/Scheduler1", 1 },
-        { "zl-buildd", "builder", "org.zlayer.Builder1", "/org/zlayer/Builder1", 1 },
-        { "zl-apid", "api", "org.zlayer.Api1", "/org/zlayer/Api1", 1 },
-        { "zl-obsd", "observability", "org.zlayer.Observability1", "/org/zlayer/Observability1",
-          1 },
-};
-
 static const char *const child_state_table[_CHILD_STATE_MAX] = {
         [CHILD_WAITING] = "waiting",   [CHILD_STARTING] = "starting",     [CHILD_READY] = "ready",
         [CHILD_STOPPING] = "stopping", [CHILD_RESTARTING] = "restarting", [CHILD_FAILED] = "failed",
@@ -784,7 +773,7 @@ typedef struct Launcher Launcher;
 typedef struct Child {
         Launcher *launcher;
         const char *name;
-        const LauncherDaemonInfo *info; /* NULL for the bus */
+        const ZlDaemonInfo *info; /* NULL for the bus */
         char *path;
         pid_t pid;
         ChildState state;
@@ -816,7 +805,7 @@ struct Launcher {
         size_t bus_line_len;
         sd_event_source *notify_source, *bus_pipe_source, *tick_source;
         Child bus;
-        Child daemons[LAUNCHER_N_DAEMONS];
+        Child daemons[ZL_N_DAEMONS];
         bool bus_ready;
         bool stopping;
         int error;
@@ -830,7 +819,7 @@ static void child_done(Child *c) {
 
 static void launcher_done(Launcher *l) {
         child_done(&l->bus);
-        for (size_t i = 0; i < LAUNCHER_N_DAEMONS; i++)
+        for (size_t i = 0; i < ZL_N_DAEMONS; i++)
                 child_done(&l->daemons[i]);
         l->notify_source = sd_event_source_disable_unref(l->notify_source);
         l->bus_pipe_source = sd_event_source_disable_unref(l->bus_pipe_source);
@@ -887,7 +876,7 @@ static void launcher_check_startup(Launcher *l) {
                 return;
         if (l->bus.state == CHILD_FAILED)
                 return launcher_report_startup(l, l->bus.name);
-        for (size_t i = 0; i < LAUNCHER_N_DAEMONS; i++) {
+        for (size_t i = 0; i < ZL_N_DAEMONS; i++) {
                 if (l->daemons[i].state == CHILD_FAILED)
                         return launcher_report_startup(l, l->daemons[i].name);
                 if (l->daemons[i].state != CHILD_READY)
@@ -909,7 +898,7 @@ static void launcher_save(Launcher *l) {
                 goto oom;
         if (json_array_append_new(procs, child_to_json(&l->bus)) < 0)
                 goto oom;
-        for (size_t i = 0; i < LAUNCHER_N_DAEMONS; i++)
+        for (size_t i = 0; i < ZL_N_DAEMONS; i++)
                 if (json_array_append_new(procs, child_to_json(&l->daemons[i])) < 0)
                         goto oom;
         root = json_pack("{s:I, s:s, s:b, s:O}", "supervisor_pid", (json_int_t) getpid(),
@@ -1140,7 +1129,7 @@ static void launcher_kill_orphans(Launcher *l) {
 
 /* One step of the ordered stop: daemons in reverse start order, one at a time, then the bus. */
 static void launcher_stop_next(Launcher *l) {
-        for (size_t i = LAUNCHER_N_DAEMONS; i-- > 0;) {
+        for (size_t i = ZL_N_DAEMONS; i-- > 0;) {
                 Child *c = &l->daemons[i];
 
                 if (c->pid > 0) {
@@ -1162,7 +1151,7 @@ static void launcher_begin_stop(Launcher *l) {
                 return;
         l->stopping = true;
         log_info("Stopping the node.");
-        for (size_t i = 0; i <= LAUNCHER_N_DAEMONS; i++) {
+        for (size_t i = 0; i <= ZL_N_DAEMONS; i++) {
                 Child *c = i == 0 ? &l->bus : &l->daemons[i - 1];
 
                 if (c->pid <= 0) {
@@ -1234,7 +1223,7 @@ static void child_schedule_restart(Child *c) {
 }
 
 static bool daemon_dependencies_settled(Launcher *l, const Child *c) {
-        for (size_t i = 0; i < LAUNCHER_N_DAEMONS; i++) {
+        for (size_t i = 0; i < ZL_N_DAEMONS; i++) {
                 const Child *d = &l->daemons[i];
 
                 if (d->info->stage >= c->info->stage)
@@ -1250,7 +1239,7 @@ static bool daemon_dependencies_settled(Launcher *l, const Child *c) {
 static void launcher_start_daemons(Launcher *l) {
         if (!l->bus_ready || l->stopping)
                 return;
-        for (size_t i = 0; i < LAUNCHER_N_DAEMONS; i++) {
+        for (size_t i = 0; i < ZL_N_DAEMONS; i++) {
                 Child *c = &l->daemons[i];
 
                 if (c->state != CHILD_WAITING || !daemon_dependencies_settled(l, c))
@@ -1263,7 +1252,7 @@ static void launcher_start_daemons(Launcher *l) {
 static void launcher_bus_lost(Launcher *l) {
         l->bus_ready = false;
         (void) unlink(l->address_path);
-        for (size_t i = 0; i < LAUNCHER_N_DAEMONS; i++) {
+        for (size_t i = 0; i < ZL_N_DAEMONS; i++) {
                 Child *c = &l->daemons[i];
 
                 /* A new bus is a fresh start: failures on the old one do not count. */
@@ -1330,7 +1319,7 @@ static Child *launcher_child_by_pid(Launcher *l, pid_t pid) {
                 return NULL;
         if (l->bus.pid == pid)
                 return &l->bus;
-        for (size_t i = 0; i < LAUNCHER_N_DAEMONS; i++)
+        for (size_t i = 0; i < ZL_N_DAEMONS; i++)
                 if (l->daemons[i].pid == pid)
                         return &l->daemons[i];
         return NULL;
@@ -1371,7 +1360,7 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *ssi, voi
         Launcher *l = userdata;
 
         log_info("Received SIGHUP, asking the daemons to reload.");
-        for (size_t i = 0; i < LAUNCHER_N_DAEMONS; i++)
+        for (size_t i = 0; i < ZL_N_DAEMONS; i++)
                 if (l->daemons[i].state == CHILD_READY)
                         child_kill(&l->daemons[i], SIGHUP);
         return 0;
@@ -1497,7 +1486,7 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         Launcher *l = userdata;
         usec_t mono = now(CLOCK_MONOTONIC);
 
-        for (size_t i = 0; i < LAUNCHER_N_DAEMONS; i++) {
+        for (size_t i = 0; i < ZL_N_DAEMONS; i++) {
                 Child *c = &l->daemons[i];
 
                 if (c->state == CHILD_STARTING && l->opts->start_timeout_usec > 0 &&
@@ -1657,12 +1646,12 @@ static int launcher_init(Launcher *l, const LauncherOptions *opts) {
         if (!l->bus.path)
                 return log_oom();
 
-        for (size_t i = 0; i < LAUNCHER_N_DAEMONS; i++) {
+        for (size_t i = 0; i < ZL_N_DAEMONS; i++) {
                 Child *c = &l->daemons[i];
 
                 *c = (Child){ .launcher = l,
-                              .name = launcher_daemons[i].name,
-                              .info = &launcher_daemons[i] };
+                              .name = zl_daemon_list[i].name,
+                              .info = &zl_daemon_list[i] };
                 c->path = launcher_daemon_path(opts->daemon_dir, opts->daemon_dir_in_tree, c->name);
                 if (!c->path)
                         return log_oom();
@@ -1745,7 +1734,7 @@ int launcher_run(const LauncherOptions *opts) {
                 log_error_errno(r, "Event loop failed: %m");
 
         /* Normally everything is reaped by now; after a failed loop make sure of it. */
-        for (size_t i = 0; i <= LAUNCHER_N_DAEMONS; i++) {
+        for (size_t i = 0; i <= ZL_N_DAEMONS; i++) {
                 Child *c = i == 0 ? &l.bus : &l.daemons[i - 1];
 
                 if (c->pid > 0) {

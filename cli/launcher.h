@@ -2,6 +2,8 @@
 /* launcher.h: the local-node supervisor: a private dbus-daemon and the seven daemons. */
 #pragma once
 
+#include "daemon-list.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -19,19 +21,8 @@
  *   log/NAME.log   each process's stdout and stderr
  *   state/, run/   ZLAYER_STATE_DIR and ZLAYER_RUNTIME_DIR of the daemons */
 
-typedef struct LauncherDaemonInfo {
-        const char *name; /* "zl-runtimed", also the binary */
-        const char *short_name; /* "runtime": the daemon's directory under state/ and run/ */
-        const char *bus_name;
-        const char *object_path;
-        /* 0: started as soon as the bus is up; 1: after every stage-0 daemon is ready or has
-         * failed once (ordering only, like After= without Requires=). */
-        unsigned stage;
-} LauncherDaemonInfo;
-
-#define LAUNCHER_N_DAEMONS 7
-/* In start order; stopped in the reverse order. */
-extern const LauncherDaemonInfo launcher_daemons[LAUNCHER_N_DAEMONS];
+/* The daemons, their names and start stages: zl_daemon_list (daemon-list.h), in start order;
+ * stopped in the reverse order. */
 
 typedef enum ChildState {
         CHILD_WAITING, /* not started yet: waiting for the bus or for its dependencies */

@@ -24,18 +24,18 @@ static void touch_exec(const char *path) {
 }
 
 TEST(daemon_table) {
-        ASSERT_EQ(ELEMENTSOF(launcher_daemons), 7);
-        ASSERT_STREQ(launcher_daemons[0].name, "zl-runtimed");
-        ASSERT_STREQ(launcher_daemons[1].name, "zl-netd");
-        for (size_t i = 0; i < LAUNCHER_N_DAEMONS; i++) {
-                _cleanup_free_ char *path = strjoin("/", launcher_daemons[i].bus_name);
+        ASSERT_EQ(ELEMENTSOF(zl_daemon_list), 7);
+        ASSERT_STREQ(zl_daemon_list[0].name, "zl-runtimed");
+        ASSERT_STREQ(zl_daemon_list[1].name, "zl-netd");
+        for (size_t i = 0; i < ZL_N_DAEMONS; i++) {
+                _cleanup_free_ char *path = strjoin("/", zl_daemon_list[i].bus_name);
 
                 /* The object path is the bus name with dots as slashes. */
                 for (char *p = path; *p; p++)
                         if (*p == '.')
                                 *p = '/';
-                ASSERT_STREQ(launcher_daemons[i].object_path, path);
-                ASSERT_EQ(launcher_daemons[i].stage, i < 2 ? 0u : 1u);
+                ASSERT_STREQ(zl_daemon_list[i].object_path, path);
+                ASSERT_EQ(zl_daemon_list[i].stage, i < 2 ? 0u : 1u);
         }
 }
 

@@ -396,8 +396,8 @@ static int local_start(const char *dir, usec_t timeout) {
         address = node_address(dir);
         if (!address)
                 return log_oom();
-        fprintf(stderr, "Local node started in %s: the bus and %d daemons ready in %s.\n", dir,
-                LAUNCHER_N_DAEMONS,
+        fprintf(stderr, "Local node started in %s: the bus and %zu daemons ready in %s.\n", dir,
+                ZL_N_DAEMONS,
                 format_timespan(now(CLOCK_MONOTONIC) - t0, USEC_PER_MSEC, span, sizeof(span)));
         print_export(address);
         return 0;

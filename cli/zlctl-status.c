@@ -15,7 +15,7 @@
 #define STATUS_CALL_TIMEOUT_USEC (2 * USEC_PER_SEC)
 
 typedef struct DaemonStatus {
-        const LauncherDaemonInfo *info;
+        const ZlDaemonInfo *info;
         sd_bus_slot *slot;
         bool done;
         bool absent;
@@ -108,7 +108,7 @@ static int query_daemons(sd_bus *bus, DaemonStatus *st) {
         size_t pending = 0;
         int r;
 
-        for (size_t i = 0; i < LAUNCHER_N_DAEMONS; i++) {
+        for (size_t i = 0; i < ZL_N_DAEMONS; i++) {
                 _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
 
                 r = sd_bus_message_new_method_call(bus, &m, st[i].info->bus_name,
@@ -132,7 +132,7 @@ static int query_daemons(sd_bus *bus, DaemonStatus *st) {
                 if (r < 0)
                         return log_error_errno(r, "Failed to talk to the bus: %m");
                 pending = 0;
-                for (size_t i = 0; i < LAUNCHER_N_DAEMONS; i++)
+                for (size_t i = 0; i < ZL_N_DAEMONS; i++)
                         if (!st[i].done)
                                 pending++;
                 if (r > 0 || pending == 0)
@@ -160,7 +160,7 @@ static int print_table(const DaemonStatus *st, const char *where) {
         t = table_new("DAEMON", "BUS NAME", "VERSION", "STATE", "UPTIME");
         if (!t)
                 return log_oom();
-        for (size_t i = 0; i < LAUNCHER_N_DAEMONS; i++) {
+        for (size_t i = 0; i < ZL_N_DAEMONS; i++) {
                 char span[TIMESPAN_MAX_LEN];
                 const char *uptime = NULL;
 
@@ -175,7 +175,7 @@ static int print_table(const DaemonStatus *st, const char *where) {
         r = table_print(t, stdout);
         if (r < 0)
                 return log_error_errno(r, "Failed to print: %m");
-        for (size_t i = 0; i < LAUNCHER_N_DAEMONS; i++)
+        for (size_t i = 0; i < ZL_N_DAEMONS; i++)
                 if (st[i].error)
                         fprintf(stderr, "%s: %s\n", st[i].info->name, st[i].error);
         return 0;
@@ -189,7 +189,7 @@ static int print_json(const DaemonStatus *st, const char *where) {
         arr = json_array();
         if (!arr)
                 return log_oom();
-        for (size_t i = 0; i < LAUNCHER_N_DAEMONS; i++) {
+        for (size_t i = 0; i < ZL_N_DAEMONS; i++) {
                 bool up = st[i].started_at > 0 && st[i].started_at <= n && !st[i].absent;
                 json_t *o = json_pack(
                         "{s:s, s:s, s:s?, s:s, s:o, s:o, s:s?}", "daemon", st[i].info->name,
@@ -221,7 +221,7 @@ int verb_status(int argc, char *argv[]) {
         };
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_free_ char *where = NULL;
-        DaemonStatus st[LAUNCHER_N_DAEMONS] = {};
+        DaemonStatus st[ZL_N_DAEMONS] = {};
         bool json = false, all_running = true;
         int c, r;
 
@@ -265,12 +265,12 @@ int verb_status(int argc, char *argv[]) {
         if (r < 0)
                 return ZLCTL_EXIT_FAILURE;
 
-        for (size_t i = 0; i < LAUNCHER_N_DAEMONS; i++)
-                st[i].info = &launcher_daemons[i];
+        for (size_t i = 0; i < ZL_N_DAEMONS; i++)
+                st[i].info = &zl_daemon_list[i];
         r = query_daemons(bus, st);
         if (r >= 0)
                 r = json ? print_json(st, where) : print_table(st, where);
-        for (size_t i = 0; i < LAUNCHER_N_DAEMONS; i++) {
+        for (size_t i = 0; i < ZL_N_DAEMONS; i++) {
                 if (!st[i].state || !streq(st[i].state, "running"))
                         all_running = false;
                 daemon_status_done(&st[i]);

@@ -3,11 +3,7 @@
 #include "daemon.h"
 
 static const ZlDaemonDescriptor descriptor = {
-        .name = "zl-apid",
-        .short_name = "api",
-        .bus_name = "org.zlayer.Api1",
-        .object_path = "/org/zlayer/Api1",
-        .description = "ZLayer api daemon: the REST API and the cluster join handshake.",
+        .info = &zl_daemon_list[ZL_DAEMON_APID],
 };
 
 int main(int argc, char *argv[]) {

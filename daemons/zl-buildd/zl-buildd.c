@@ -3,11 +3,7 @@
 #include "daemon.h"
 
 static const ZlDaemonDescriptor descriptor = {
-        .name = "zl-buildd",
-        .short_name = "builder",
-        .bus_name = "org.zlayer.Builder1",
-        .object_path = "/org/zlayer/Builder1",
-        .description = "ZLayer builder daemon: image builds from Dockerfiles through buildah.",
+        .info = &zl_daemon_list[ZL_DAEMON_BUILDD],
 };
 
 int main(int argc, char *argv[]) {

@@ -3,12 +3,7 @@
 #include "daemon.h"
 
 static const ZlDaemonDescriptor descriptor = {
-        .name = "zl-netd",
-        .short_name = "network",
-        .bus_name = "org.zlayer.Network1",
-        .object_path = "/org/zlayer/Network1",
-        .description = "ZLayer network daemon: the node bridge, container links, IP addresses and "
-                       "the overlay mesh.",
+        .info = &zl_daemon_list[ZL_DAEMON_NETD],
 };
 
 int main(int argc, char *argv[]) {

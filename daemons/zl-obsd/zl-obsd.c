@@ -3,12 +3,7 @@
 #include "daemon.h"
 
 static const ZlDaemonDescriptor descriptor = {
-        .name = "zl-obsd",
-        .short_name = "observability",
-        .bus_name = "org.zlayer.Observability1",
-        .object_path = "/org/zlayer/Observability1",
-        .description = "ZLayer observability daemon: metrics for Prometheus, trace export and "
-                       "daemon statistics.",
+        .info = &zl_daemon_list[ZL_DAEMON_OBSD],
 };
 
 int main(int argc, char *argv[]) {

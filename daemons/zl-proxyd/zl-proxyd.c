@@ -3,12 +3,7 @@
 #include "daemon.h"
 
 static const ZlDaemonDescriptor descriptor = {
-        .name = "zl-proxyd",
-        .short_name = "proxy",
-        .bus_name = "org.zlayer.Proxy1",
-        .object_path = "/org/zlayer/Proxy1",
-        .description = "ZLayer proxy daemon: public and internal listeners, TLS and load balancing "
-                       "over healthy replicas.",
+        .info = &zl_daemon_list[ZL_DAEMON_PROXYD],
 };
 
 int main(int argc, char *argv[]) {

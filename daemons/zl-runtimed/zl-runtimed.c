@@ -3,11 +3,7 @@
 #include "daemon.h"
 
 static const ZlDaemonDescriptor descriptor = {
-        .name = "zl-runtimed",
-        .short_name = "runtime",
-        .bus_name = "org.zlayer.Runtime1",
-        .object_path = "/org/zlayer/Runtime1",
-        .description = "ZLayer runtime daemon: containers, images, volumes and their health.",
+        .info = &zl_daemon_list[ZL_DAEMON_RUNTIMED],
 };
 
 int main(int argc, char *argv[]) {

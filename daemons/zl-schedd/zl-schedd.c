@@ -3,12 +3,7 @@
 #include "daemon.h"
 
 static const ZlDaemonDescriptor descriptor = {
-        .name = "zl-schedd",
-        .short_name = "scheduler",
-        .bus_name = "org.zlayer.Scheduler1",
-        .object_path = "/org/zlayer/Scheduler1",
-        .description =
-                "ZLayer scheduler daemon: cluster state, deployments, placement, scaling and jobs.",
+        .info = &zl_daemon_list[ZL_DAEMON_SCHEDD],
 };
 
 int main(int argc, char *argv[]) {

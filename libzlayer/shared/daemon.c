@@ -239,7 +239,7 @@ int zl_daemon_set_state(ZlDaemon *d, ZlDaemonState state) {
         /* Before the bus is up nobody can be watching. */
         if (!d->bus)
                 return 0;
-        r = sd_bus_emit_properties_changed(d->bus, d->desc->object_path, ZL_DAEMON_INTERFACE,
+        r = sd_bus_emit_properties_changed(d->bus, d->desc->info->object_path, ZL_DAEMON_INTERFACE,
                                            "State", NULL);
         if (r < 0)
                 return log_debug_errno(r, "Failed to emit PropertiesChanged for State: %m");
@@ -446,11 +446,12 @@ static ZlDaemon *daemon_free(ZlDaemon *d) {
 DEFINE_TRIVIAL_CLEANUP_FUNC(ZlDaemon *, daemon_free);
 
 static bool descriptor_is_valid(const ZlDaemonDescriptor *desc) {
-        return desc && !isempty(desc->name) && !isempty(desc->short_name) &&
-               !strchr(desc->short_name, '/') && !streq(desc->short_name, ".") &&
-               !streq(desc->short_name, "..") && desc->bus_name &&
-               sd_bus_service_name_is_valid(desc->bus_name) > 0 && desc->object_path &&
-               sd_bus_object_path_is_valid(desc->object_path) > 0 && desc->description;
+        return desc && desc->info && !isempty(desc->info->name) &&
+               !isempty(desc->info->short_name) && !strchr(desc->info->short_name, '/') &&
+               !streq(desc->info->short_name, ".") && !streq(desc->info->short_name, "..") &&
+               desc->info->bus_name && sd_bus_service_name_is_valid(desc->info->bus_name) > 0 &&
+               desc->info->object_path &&
+               sd_bus_object_path_is_valid(desc->info->object_path) > 0 && desc->info->description;
 }
 
 static int daemon_new(const ZlDaemonDescriptor *desc, ZlDaemon **ret) {
@@ -462,7 +463,7 @@ static int daemon_new(const ZlDaemonDescriptor *desc, ZlDaemon **ret) {
         d->desc = desc;
         d->self = d;
         d->daemon_object = (ZlBusObject){
-                .path = desc->object_path,
+                .path = desc->info->object_path,
                 .interface = ZL_DAEMON_INTERFACE,
                 .vtable = zl_daemon_vtable,
         };
@@ -495,9 +496,9 @@ static void help(const ZlDaemonDescriptor *desc) {
                "  ZLAYER_LOG_TARGET    auto, journal, stderr or null\n"
                "\n"
                "Owns the bus name %s and serves %s at %s.\n",
-               desc->name, desc->description, desc->short_name, ZL_DAEMON_STATE_DIR_DEFAULT,
-               desc->short_name, ZL_DAEMON_RUNTIME_DIR_DEFAULT, desc->bus_name, ZL_DAEMON_INTERFACE,
-               desc->object_path);
+               desc->info->name, desc->info->description, desc->info->short_name,
+               ZL_DAEMON_STATE_DIR_DEFAULT, desc->info->short_name, ZL_DAEMON_RUNTIME_DIR_DEFAULT,
+               desc->info->bus_name, ZL_DAEMON_INTERFACE, desc->info->object_path);
         for (const ZlBusObject *const *o = desc->objects; o && *o; o++)
                 printf("Also serves %s at %s%s.\n", (*o)->interface, (*o)->path,
                        (*o)->fallback ? "/*" : "");
@@ -524,7 +525,7 @@ static int bus_introspect(const ZlDaemonDescriptor *desc, const char *interface)
                 if (!known)
                         return log_oom();
                 return log_error_errno(ENOENT, "Unknown interface '%s'; %s implements %s.",
-                                       interface, desc->name, known);
+                                       interface, desc->info->name, known);
         }
         r = zl_bus_introspect_document(vtable, interface, stdout);
         if (r < 0)
@@ -577,7 +578,7 @@ static int parse_argv(ZlDaemon *d, int argc, char *argv[]) {
                         help(d->desc);
                         return 0;
                 case ARG_VERSION:
-                        printf("%s %s\n", d->desc->name, PROJECT_VERSION);
+                        printf("%s %s\n", d->desc->info->name, PROJECT_VERSION);
                         return 0;
                 case ARG_BUS_INTROSPECT:
                         r = bus_introspect(d->desc, optarg);
@@ -608,8 +609,8 @@ static int parse_argv(ZlDaemon *d, int argc, char *argv[]) {
                 }
         }
         if (optind < argc)
-                return log_error_errno(EINVAL, "%s takes no arguments, got '%s'.", d->desc->name,
-                                       argv[optind]);
+                return log_error_errno(EINVAL, "%s takes no arguments, got '%s'.",
+                                       d->desc->info->name, argv[optind]);
         return 1;
 }
 
@@ -670,10 +671,10 @@ static int daemon_setup_dirs(ZlDaemon *d) {
         if (r < 0)
                 return log_error_errno(r, "Failed to determine the runtime directory: %m");
 
-        r = make_dir(state_root, d->desc->short_name, &d->state_dir);
+        r = make_dir(state_root, d->desc->info->short_name, &d->state_dir);
         if (r < 0)
                 return r;
-        return make_dir(runtime_root, d->desc->short_name, &d->runtime_dir);
+        return make_dir(runtime_root, d->desc->info->short_name, &d->runtime_dir);
 }
 
 static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
@@ -741,7 +742,7 @@ static int daemon_connect(ZlDaemon *d) {
                 r = sd_bus_new(&d->bus);
                 if (r < 0)
                         return log_error_errno(r, "Failed to allocate the bus: %m");
-                (void) sd_bus_set_description(d->bus, d->desc->name);
+                (void) sd_bus_set_description(d->bus, d->desc->info->name);
                 r = sd_bus_set_address(d->bus, address);
                 if (r < 0)
                         return log_error_errno(r, "Invalid bus address '%s': %m", address);
@@ -752,7 +753,7 @@ static int daemon_connect(ZlDaemon *d) {
                         return log_error_errno(r, "Failed to connect to the bus at '%s': %m",
                                                address);
         } else {
-                r = sd_bus_open_system_with_description(&d->bus, d->desc->name);
+                r = sd_bus_open_system_with_description(&d->bus, d->desc->info->name);
                 if (r < 0)
                         return log_error_errno(r, "Failed to connect to the system bus: %m");
         }
@@ -776,7 +777,7 @@ static int daemon_add_objects(ZlDaemon *d) {
         r = zl_bus_add_object(d->bus, &d->daemon_object, (void *const *) &d->self);
         if (r < 0)
                 return log_error_errno(r, "Failed to add %s at '%s': %m", ZL_DAEMON_INTERFACE,
-                                       d->desc->object_path);
+                                       d->desc->info->object_path);
         r = zl_bus_add_objects(d->bus, d->desc->objects, &d->userdata);
         if (r < 0)
                 return log_error_errno(r, "Failed to add the bus objects: %m");
@@ -796,7 +797,7 @@ static int on_name_acquired(sd_bus_message *m, void *userdata, sd_bus_error *ret
 
         e = sd_bus_message_get_error(m);
         if (e) {
-                log_error("Failed to acquire bus name '%s': %s", d->desc->bus_name,
+                log_error("Failed to acquire bus name '%s': %s", d->desc->info->bus_name,
                           e->message ?: e->name);
                 daemon_fail(d);
                 return 0;
@@ -812,11 +813,11 @@ static int on_name_acquired(sd_bus_message *m, void *userdata, sd_bus_error *ret
         if (reply != 1 && reply != 4) {
                 log_error("Bus name '%s' is already owned by another process; is %s already "
                           "running?",
-                          d->desc->bus_name, d->desc->name);
+                          d->desc->info->bus_name, d->desc->info->name);
                 daemon_fail(d);
                 return 0;
         }
-        log_debug("Acquired bus name '%s'.", d->desc->bus_name);
+        log_debug("Acquired bus name '%s'.", d->desc->info->bus_name);
 
         if (d->desc->init) {
                 r = d->desc->init(d, &d->userdata);
@@ -831,18 +832,21 @@ static int on_name_acquired(sd_bus_message *m, void *userdata, sd_bus_error *ret
         (void) zl_daemon_set_state(d, ZL_DAEMON_RUNNING);
         (void) sd_notify(false, "READY=1\nSTATUS=Running.");
         log_struct(LOG_INFO,
-                   LOG_FIELDS({ "ZL_EVENT", "daemon-ready" }, { "ZL_DAEMON", d->desc->name },
-                              { "ZL_BUS_NAME", d->desc->bus_name }),
-                   "%s %s is ready on '%s'.", d->desc->name, PROJECT_VERSION, d->desc->bus_name);
+                   LOG_FIELDS({ "ZL_EVENT", "daemon-ready" }, { "ZL_DAEMON", d->desc->info->name },
+                              { "ZL_BUS_NAME", d->desc->info->bus_name }),
+                   "%s %s is ready on '%s'.", d->desc->info->name, PROJECT_VERSION,
+                   d->desc->info->bus_name);
         return 0;
 }
 
 static int daemon_request_name(ZlDaemon *d) {
         int r;
 
-        r = sd_bus_request_name_async(d->bus, NULL, d->desc->bus_name, 0, on_name_acquired, d);
+        r = sd_bus_request_name_async(d->bus, NULL, d->desc->info->bus_name, 0, on_name_acquired,
+                                      d);
         if (r < 0)
-                return log_error_errno(r, "Failed to request bus name '%s': %m", d->desc->bus_name);
+                return log_error_errno(r, "Failed to request bus name '%s': %m",
+                                       d->desc->info->bus_name);
         return 0;
 }
 
@@ -858,9 +862,10 @@ static void daemon_stop(ZlDaemon *d) {
                 (void) sd_bus_flush(d->bus);
                 d->bus = sd_bus_flush_close_unref(d->bus);
         }
-        log_struct(LOG_INFO,
-                   LOG_FIELDS({ "ZL_EVENT", "daemon-stopped" }, { "ZL_DAEMON", d->desc->name }),
-                   "%s stopped.", d->desc->name);
+        log_struct(
+                LOG_INFO,
+                LOG_FIELDS({ "ZL_EVENT", "daemon-stopped" }, { "ZL_DAEMON", d->desc->info->name }),
+                "%s stopped.", d->desc->info->name);
 }
 
 int zl_daemon_main(const ZlDaemonDescriptor *desc, int argc, char *argv[]) {
@@ -870,7 +875,7 @@ int zl_daemon_main(const ZlDaemonDescriptor *desc, int argc, char *argv[]) {
         if (!descriptor_is_valid(desc))
                 return EXIT_FAILURE;
 
-        log_set_ident(desc->name);
+        log_set_ident(desc->info->name);
         log_set_show_ident(true);
         log_parse_environment();
 
@@ -884,7 +889,7 @@ int zl_daemon_main(const ZlDaemonDescriptor *desc, int argc, char *argv[]) {
                 return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 
         umask(0022);
-        log_debug("Starting %s %s.", desc->name, PROJECT_VERSION);
+        log_debug("Starting %s %s.", desc->info->name, PROJECT_VERSION);
 
         r = daemon_setup_dirs(d);
         if (r < 0)

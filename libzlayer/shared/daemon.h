@@ -6,6 +6,7 @@
 #include <systemd/sd-event.h>
 
 #include "bus-object.h"
+#include "daemon-list.h"
 #include "macro.h"
 
 #define ZL_DAEMON_INTERFACE "org.zlayer.Daemon1"
@@ -48,11 +49,9 @@ double zl_counter_set_value(const ZlCounterSet *s, size_t i) _pure_;
 /* What makes one daemon: its names and the hooks into the common main. Hooks run on the event
  * loop and must not block it. */
 typedef struct ZlDaemonDescriptor {
-        const char *name; /* the binary, "zl-runtimed": log identifier */
-        const char *short_name; /* "runtime": the subdirectory of the state/runtime dirs */
-        const char *bus_name; /* "org.zlayer.Runtime1" */
-        const char *object_path; /* "/org/zlayer/Runtime1": where Daemon1 lives */
-        const char *description; /* one line for --help */
+        /* Names, bus name, object path and description: an entry of zl_daemon_list for the
+         * seven daemons (tests bring their own). */
+        const ZlDaemonInfo *info;
         /* The daemon's own interfaces, NULL-terminated (NULL: none). Their handlers get the
          * userdata init returned. */
         const ZlBusObject *const *objects;

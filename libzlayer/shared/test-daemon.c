@@ -76,12 +76,16 @@ static const ZlBusObject extra_object = {
 
 static const ZlBusObject *const extra_objects[] = { &extra_object, NULL };
 
-static const ZlDaemonDescriptor test_descriptor = {
+static const ZlDaemonInfo test_info = {
         .name = "zl-testd",
         .short_name = "test",
         .bus_name = "org.zlayer.Test1",
         .object_path = "/org/zlayer/Test1",
         .description = "A daemon for tests.",
+};
+
+static const ZlDaemonDescriptor test_descriptor = {
+        .info = &test_info,
         .objects = extra_objects,
 };
 
@@ -183,20 +187,25 @@ TEST(bad_options) {
 
 TEST(invalid_descriptor) {
         ZlDaemonDescriptor d = test_descriptor;
+        ZlDaemonInfo info = test_info;
         _cleanup_free_ char *out = NULL;
 
-        d.bus_name = "not a bus name";
+        d.info = &info;
+        info.bus_name = "not a bus name";
         ASSERT_EQ(run_main(&d, &out, NULL), 1);
         out = mfree(out);
-        d = test_descriptor;
-        d.short_name = "a/b";
+        info = test_info;
+        info.short_name = "a/b";
         ASSERT_EQ(run_main(&d, &out, NULL), 1);
         out = mfree(out);
-        d.short_name = "..";
+        info.short_name = "..";
         ASSERT_EQ(run_main(&d, &out, NULL), 1);
         out = mfree(out);
-        d = test_descriptor;
-        d.object_path = "/trailing/";
+        info = test_info;
+        info.object_path = "/trailing/";
+        ASSERT_EQ(run_main(&d, &out, NULL), 1);
+        out = mfree(out);
+        d.info = NULL;
         ASSERT_EQ(run_main(&d, &out, NULL), 1);
         out = mfree(out);
         ASSERT_EQ(zl_daemon_main(NULL, 0, NULL), 1);

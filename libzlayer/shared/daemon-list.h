@@ -6,9 +6,9 @@
 
 /* One entry per daemon, shared by the daemons' mains, the local-node launcher and zlctl. */
 typedef struct ZlDaemonInfo {
-        const char *name;        /* the binary and log identifier: "zl-runtimed" */
-        const char *short_name;  /* "runtime": its subdirectory of the state and runtime dirs */
-        const char *bus_name;    /* "org.zlayer.Runtime1" */
+        const char *name; /* the binary and log identifier: "zl-runtimed" */
+        const char *short_name; /* "runtime": its subdirectory of the state and runtime dirs */
+        const char *bus_name; /* "org.zlayer.Runtime1" */
         const char *object_path; /* "/org/zlayer/Runtime1": where org.zlayer.Daemon1 lives */
         const char *description; /* one line for --help */
         /* 0: started as soon as the bus is up; 1: after every stage-0 daemon is ready (the

@@ -8,11 +8,8 @@ zlctl=$1
 zlayer="$(dirname "$zlctl")/zlayer"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-n=0
-failed=0
+. "$(dirname "${BASH_SOURCE[0]}")/../tests/lib/tap.sh"
 
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "# $l"; done; }
 # check NAME EXPECTED_RC CMD...: runs CMD, captures stdout/stderr in $tmp/out $tmp/err.
 check_rc() {
         local name=$1 want=$2; shift 2
@@ -108,6 +105,5 @@ contains "image name is normalized" "$tmp/a.json" '"name": "docker.io/library/ng
 check_rc "zlayer alias validates" 0 "$zlayer" validate "$tmp/good.yaml"
 check_rc "zlayer spec dump --format json" 0 "$zlayer" spec dump "$tmp/good.yaml" --format json
 
-echo "1..$n"
 echo "# $failed of $n failed"
-[ "$failed" -eq 0 ]
+tap_done

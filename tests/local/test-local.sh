@@ -8,11 +8,8 @@
 set -u
 zlctl=$1
 build=$2
-n=0
-failed=0
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/tap.sh"
 
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "# $l"; done; }
 check() { local name=$1; shift; if "$@"; then ok "$name"; else not_ok "$name"; fi; }
 ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
@@ -266,5 +263,4 @@ else
         n=$((n + 1)); echo "ok $n # SKIP valgrind missing or unable to run this build (sanitizers, DWARF 5), or ZL_LOCAL_SKIP_VALGRIND set"
 fi
 
-echo "1..$n"
-[ $failed -eq 0 ]
+tap_done

@@ -28,18 +28,7 @@ for p in "$dbus_daemon" busctl dbus-send setpriv flock groupadd; do
         fi
 done
 
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-        n=$((n + 1))
-        echo "not ok $n - $1"
-        shift
-        for l in "$@"; do printf '%s\n' "$l" | sed 's/^/# /'; done
-}
-bail() {
-        echo "Bail out! $*"
-        exit 1
-}
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/tap.sh"
 
 tmp=
 bus_pid=
@@ -274,4 +263,4 @@ for mode in system permissive; do
         stop_all
 done
 
-echo "1..$n"
+tap_done

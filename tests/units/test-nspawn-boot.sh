@@ -33,19 +33,7 @@ for p in debootstrap systemd-nspawn nsenter meson flock; do
         fi
 done
 
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-        n=$((n + 1))
-        echo "not ok $n - $1"
-        shift
-        for l in "$@"; do printf '%s\n' "$l" | sed 's/^/# /'; done
-}
-# Fatal: later steps make no sense. The trap still tears everything down.
-bail() {
-        echo "Bail out! $*"
-        exit 1
-}
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/tap.sh"
 note() { echo "# [$SECONDS s] $*"; }
 
 tmp=
@@ -199,8 +187,8 @@ case $state in
 running) ok "systemd booted (running)" ;;
 degraded)
         # Units a bare container cannot run may fail; ours are checked one by one below.
-        failed=$(inside systemctl --failed --no-legend --plain | awk '{ print $1 }' | paste -sd ' ')
-        ok "systemd booted (degraded: $failed)"
+        failed_units=$(inside systemctl --failed --no-legend --plain | awk '{ print $1 }' | paste -sd ' ')
+        ok "systemd booted (degraded: $failed_units)"
         ;;
 *)
         tail -n 30 "$tmp/console.log" | sed 's/^/# /'
@@ -357,4 +345,4 @@ else
         fi
 fi
 
-echo "1..$n"
+tap_done

@@ -17,14 +17,7 @@ for a in "$@"; do binary[${a%%=*}]=$(realpath -m "${a#*=}"); done
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-        n=$((n + 1))
-        echo "not ok $n - $1"
-        shift
-        for l in "$@"; do printf '%s\n' "$l" | sed 's/^/# /'; done
-}
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/tap.sh"
 
 if ! command -v systemd-analyze > /dev/null; then
         echo "1..0 # SKIP systemd-analyze not installed"
@@ -229,4 +222,4 @@ for d in "${daemons[@]}"; do
         expect "$a" User root
 done
 
-echo "1..$n"
+tap_done

@@ -59,6 +59,10 @@ int cg_read_u64(const char *dir, const char *file, uint64_t *ret);
 /* The value of "key N" in a flat-keyed file (cpu.stat, memory.events, cgroup.events). -ENOENT if
  * the key is missing. */
 int cg_read_key_u64(const char *dir, const char *file, const char *key, uint64_t *ret);
+/* One statistic for CgroupStats: the number in dir/file, or the value of key in it when key is
+ * not NULL, divided by divisor. A missing directory, file or key leaves *v as it was (unknown);
+ * other errors are returned. */
+int cg_read_stat(const char *dir, const char *file, const char *key, uint64_t divisor, uint64_t *v);
 /* mkdir, recording the directory in cg->created. -EEXIST if it exists. */
 int cg_mkdir(Cgroup *cg, const char *dir);
 /* Creates dir's missing parents (recorded), then dir itself (recorded; -EEXIST if present). */

@@ -439,54 +439,33 @@ static int v1_is_populated(Cgroup *cg) {
         return n > 0;
 }
 
-/* A missing file leaves the statistic unknown; other errors are errors. */
-static int stat_u64(const char *dir, const char *file, uint64_t divisor, uint64_t *v) {
-        uint64_t x;
-        int r;
-
-        if (!dir)
-                return 0;
-        r = cg_read_u64(dir, file, &x);
-        if (r == -ENOENT)
-                return 0;
-        if (r < 0)
-                return r;
-        *v = x / divisor;
-        return 0;
-}
-
-static int stat_key(const char *dir, const char *file, const char *key, uint64_t divisor,
-                    uint64_t *v) {
-        uint64_t x;
-        int r;
-
-        if (!dir)
-                return 0;
-        r = cg_read_key_u64(dir, file, key, &x);
-        if (r == -ENOENT)
-                return 0;
-        if (r < 0)
-                return r;
-        *v = x / divisor;
-        return 0;
-}
-
 static int v1_get_stats(Cgroup *cg, CgroupStats *s) {
         const char *acct = cg->v1_dirs[CGROUP_V1_CPUACCT], *cpu = cg->v1_dirs[CGROUP_V1_CPU],
                    *mem = cg->v1_dirs[CGROUP_V1_MEMORY], *pids = cg->v1_dirs[CGROUP_V1_PIDS];
+        const struct {
+                const char *dir, *file, *key;
+                uint64_t divisor;
+                uint64_t *v;
+        } stats[] = {
+                { acct, "cpuacct.usage", NULL, 1000, &s->cpu_usage_usec },
+                { acct, "cpuacct.usage_user", NULL, 1000, &s->cpu_user_usec },
+                { acct, "cpuacct.usage_sys", NULL, 1000, &s->cpu_system_usec },
+                { cpu, "cpu.stat", "nr_periods", 1, &s->cpu_nr_periods },
+                { cpu, "cpu.stat", "nr_throttled", 1, &s->cpu_nr_throttled },
+                { cpu, "cpu.stat", "throttled_time", 1000, &s->cpu_throttled_usec },
+                { mem, "memory.usage_in_bytes", NULL, 1, &s->memory_current_bytes },
+                { mem, "memory.max_usage_in_bytes", NULL, 1, &s->memory_peak_bytes },
+                { mem, "memory.oom_control", "oom_kill", 1, &s->oom_kill_count },
+                { pids, "pids.current", NULL, 1, &s->pids_current },
+        };
         int r;
 
-        if ((r = stat_u64(acct, "cpuacct.usage", 1000, &s->cpu_usage_usec)) < 0 ||
-            (r = stat_u64(acct, "cpuacct.usage_user", 1000, &s->cpu_user_usec)) < 0 ||
-            (r = stat_u64(acct, "cpuacct.usage_sys", 1000, &s->cpu_system_usec)) < 0 ||
-            (r = stat_key(cpu, "cpu.stat", "nr_periods", 1, &s->cpu_nr_periods)) < 0 ||
-            (r = stat_key(cpu, "cpu.stat", "nr_throttled", 1, &s->cpu_nr_throttled)) < 0 ||
-            (r = stat_key(cpu, "cpu.stat", "throttled_time", 1000, &s->cpu_throttled_usec)) < 0 ||
-            (r = stat_u64(mem, "memory.usage_in_bytes", 1, &s->memory_current_bytes)) < 0 ||
-            (r = stat_u64(mem, "memory.max_usage_in_bytes", 1, &s->memory_peak_bytes)) < 0 ||
-            (r = stat_key(mem, "memory.oom_control", "oom_kill", 1, &s->oom_kill_count)) < 0 ||
-            (r = stat_u64(pids, "pids.current", 1, &s->pids_current)) < 0)
-                return r;
+        for (size_t i = 0; i < ELEMENTSOF(stats); i++) {
+                r = cg_read_stat(stats[i].dir, stats[i].file, stats[i].key, stats[i].divisor,
+                                 stats[i].v);
+                if (r < 0)
+                        return r;
+        }
         return 0;
 }
 

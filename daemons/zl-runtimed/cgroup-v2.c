@@ -235,34 +235,32 @@ static int v2_is_populated(Cgroup *cg) {
         return v > 0;
 }
 
-static int v2_stat(const char *dir, const char *file, const char *key, uint64_t *v) {
-        uint64_t x;
-        int r;
-
-        r = key ? cg_read_key_u64(dir, file, key, &x) : cg_read_u64(dir, file, &x);
-        if (r == -ENOENT)
-                return 0;
-        if (r < 0)
-                return r;
-        *v = x;
-        return 0;
-}
-
 static int v2_get_stats(Cgroup *cg, CgroupStats *s) {
         const char *d = cg->unified_dir;
+        const struct {
+                const char *dir, *file, *key;
+                uint64_t divisor;
+                uint64_t *v;
+        } stats[] = {
+                { d, "cpu.stat", "usage_usec", 1, &s->cpu_usage_usec },
+                { d, "cpu.stat", "user_usec", 1, &s->cpu_user_usec },
+                { d, "cpu.stat", "system_usec", 1, &s->cpu_system_usec },
+                { d, "cpu.stat", "nr_periods", 1, &s->cpu_nr_periods },
+                { d, "cpu.stat", "nr_throttled", 1, &s->cpu_nr_throttled },
+                { d, "cpu.stat", "throttled_usec", 1, &s->cpu_throttled_usec },
+                { d, "memory.current", NULL, 1, &s->memory_current_bytes },
+                { d, "memory.peak", NULL, 1, &s->memory_peak_bytes },
+                { d, "memory.events", "oom_kill", 1, &s->oom_kill_count },
+                { d, "pids.current", NULL, 1, &s->pids_current },
+        };
         int r;
 
-        if ((r = v2_stat(d, "cpu.stat", "usage_usec", &s->cpu_usage_usec)) < 0 ||
-            (r = v2_stat(d, "cpu.stat", "user_usec", &s->cpu_user_usec)) < 0 ||
-            (r = v2_stat(d, "cpu.stat", "system_usec", &s->cpu_system_usec)) < 0 ||
-            (r = v2_stat(d, "cpu.stat", "nr_periods", &s->cpu_nr_periods)) < 0 ||
-            (r = v2_stat(d, "cpu.stat", "nr_throttled", &s->cpu_nr_throttled)) < 0 ||
-            (r = v2_stat(d, "cpu.stat", "throttled_usec", &s->cpu_throttled_usec)) < 0 ||
-            (r = v2_stat(d, "memory.current", NULL, &s->memory_current_bytes)) < 0 ||
-            (r = v2_stat(d, "memory.peak", NULL, &s->memory_peak_bytes)) < 0 ||
-            (r = v2_stat(d, "memory.events", "oom_kill", &s->oom_kill_count)) < 0 ||
-            (r = v2_stat(d, "pids.current", NULL, &s->pids_current)) < 0)
-                return r;
+        for (size_t i = 0; i < ELEMENTSOF(stats); i++) {
+                r = cg_read_stat(stats[i].dir, stats[i].file, stats[i].key, stats[i].divisor,
+                                 stats[i].v);
+                if (r < 0)
+                        return r;
+        }
         return 0;
 }
 

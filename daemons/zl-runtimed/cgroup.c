@@ -429,6 +429,23 @@ int cg_read_key_u64(const char *dir, const char *file, const char *key, uint64_t
         return -ENOENT;
 }
 
+int cg_read_stat(const char *dir, const char *file, const char *key, uint64_t divisor,
+                 uint64_t *v) {
+        uint64_t x;
+        int r;
+
+        assert(divisor > 0);
+        if (!dir)
+                return 0;
+        r = key ? cg_read_key_u64(dir, file, key, &x) : cg_read_u64(dir, file, &x);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        *v = x / divisor;
+        return 0;
+}
+
 int cg_mkdir(Cgroup *cg, const char *dir) {
         if (mkdir(dir, 0755) < 0)
                 return -errno;

@@ -273,25 +273,22 @@ static bool config_has_namespace(const OciConfig *c, OciNamespaceType t) {
         return false;
 }
 
-static int build_seccomp(const OciConfig *c, bool use_default, scmp_filter_ctx *ret,
-                         char **ret_error) {
+static int build_seccomp(const json_t *profile, bool use_default, uint64_t bounding,
+                         const char *cache_dir, SeccompProgram **ret, char **ret_error) {
         _cleanup_free_ char *msg = NULL;
         int r;
 
         *ret = NULL;
-        if (c->linux_.seccomp) {
-                r = seccomp_filter_from_json(c->linux_.seccomp, ret, &msg);
-                if (r < 0 && ret_error)
-                        *ret_error = msg ? strjoin("linux.seccomp.", msg)
-                                         : strdup("linux.seccomp: invalid profile");
-                return r;
-        }
-        if (!use_default)
+        if (!profile && !use_default)
                 return 0;
-        r = seccomp_filter_default(
-                ret, c->process.has_capabilities ? c->process.capabilities.bounding : 0);
-        if (r < 0 && ret_error)
-                *ret_error = strdup("linux.seccomp: failed to build the default profile");
+        r = seccomp_program_get(profile, bounding, cache_dir, ret, &msg);
+        if (r < 0 && ret_error) {
+                if (msg)
+                        *ret_error = strjoin("linux.seccomp.", msg);
+                else if (asprintf(ret_error, "linux.seccomp: building the filter: %s",
+                                  strerror(-r)) < 0)
+                        *ret_error = NULL;
+        }
         return r;
 }
 
@@ -336,15 +333,14 @@ typedef struct SpawnPlan {
         uint64_t clone_flags;
         bool new_user, new_cgroup_ns, new_net;
         int join_fds[_OCI_NAMESPACE_TYPE_MAX]; /* opened linux.namespaces[].path, or -1 */
-        scmp_filter_ctx seccomp;
+        SeccompProgram *seccomp;
 } SpawnPlan;
 
 static void spawn_plan_done(SpawnPlan *p) {
         free(p->root);
         for (int t = 0; t < _OCI_NAMESPACE_TYPE_MAX; t++)
                 safe_close(p->join_fds[t]);
-        if (p->seccomp)
-                seccomp_release(p->seccomp);
+        seccomp_program_free(p->seccomp);
 }
 
 /* Everything that can be checked before anything exists. */
@@ -429,7 +425,9 @@ static int spawn_plan_make(const ContainerSpawnOptions *o, SpawnPlan *p, char **
                                 "linux.uidMappings: a new user namespace needs uid and gid "
                                 "mappings");
 
-        return build_seccomp(c, o->default_seccomp, &p->seccomp, ret_error);
+        return build_seccomp(c->linux_.seccomp, o->default_seccomp,
+                             c->process.has_capabilities ? c->process.capabilities.bounding : 0,
+                             o->seccomp_cache_dir, &p->seccomp, ret_error);
 }
 
 static int setns_joined(const SpawnPlan *p, char **ret_msg) {
@@ -546,7 +544,7 @@ _noreturn_ static void spawn_child(const SpawnPlan *p, int sync_fd) {
         /* Without no_new_privs the filter can only be loaded while we still hold
          * CAP_SYS_ADMIN; with it, as late as possible so the set-up is not filtered. */
         if (p->seccomp && !c->process.no_new_privileges) {
-                r = seccomp_filter_load(p->seccomp);
+                r = seccomp_program_load(p->seccomp);
                 if (r < 0)
                         child_fail(sync_fd, r, "linux.seccomp: loading the filter: %s",
                                    strerror(-r));
@@ -581,7 +579,7 @@ _noreturn_ static void spawn_child(const SpawnPlan *p, int sync_fd) {
         }
 
         if (p->seccomp && c->process.no_new_privileges) {
-                r = seccomp_filter_load(p->seccomp);
+                r = seccomp_program_load(p->seccomp);
                 if (r < 0)
                         child_fail(sync_fd, r, "linux.seccomp: loading the filter: %s",
                                    strerror(-r));
@@ -779,7 +777,7 @@ static int open_ns_if_different(pid_t pid, const char *name, int *ret) {
         return 0;
 }
 
-_noreturn_ static void exec_child(const ContainerExecOptions *o, scmp_filter_ctx seccomp,
+_noreturn_ static void exec_child(const ContainerExecOptions *o, const SeccompProgram *seccomp,
                                   int sync_fd) {
         const OciProcess *proc = o->process;
         OciConfig only_process = { .process = *proc };
@@ -814,7 +812,7 @@ _noreturn_ static void exec_child(const ContainerExecOptions *o, scmp_filter_ctx
         if (r < 0)
                 child_fail_msg(sync_fd, r, "process", msg);
         if (seccomp && !proc->no_new_privileges) {
-                r = seccomp_filter_load(seccomp);
+                r = seccomp_program_load(seccomp);
                 if (r < 0)
                         child_fail(sync_fd, r, "linux.seccomp: loading the filter: %s",
                                    strerror(-r));
@@ -826,7 +824,7 @@ _noreturn_ static void exec_child(const ContainerExecOptions *o, scmp_filter_ctx
         if (r < 0)
                 child_fail_msg(sync_fd, r, "process.args[0]", msg);
         if (seccomp && proc->no_new_privileges) {
-                r = seccomp_filter_load(seccomp);
+                r = seccomp_program_load(seccomp);
                 if (r < 0)
                         child_fail(sync_fd, r, "linux.seccomp: loading the filter: %s",
                                    strerror(-r));
@@ -847,7 +845,7 @@ int container_exec(pid_t init_pid, const ContainerExecOptions *o, pid_t *ret_pid
                 { "mnt", CLONE_NEWNS },
         };
         int ns_fds[ELEMENTSOF(ns_order)];
-        scmp_filter_ctx seccomp = NULL;
+        SeccompProgram *seccomp = NULL;
         _cleanup_close_ int pty = -EBADF, sync_fd = -EBADF;
         int sv[2], r, status;
         pid_t helper, pid = 0;
@@ -867,20 +865,11 @@ int container_exec(pid_t init_pid, const ContainerExecOptions *o, pid_t *ret_pid
                         goto finish;
                 }
         }
-        if (o->seccomp) {
-                _cleanup_free_ char *msg = NULL;
-                r = seccomp_filter_from_json(o->seccomp, &seccomp, &msg);
-                if (r < 0) {
-                        fail_msg(ret_error, r, "linux.seccomp.%s", strna(msg));
-                        goto finish;
-                }
-        } else if (o->default_seccomp) {
-                r = seccomp_filter_default(&seccomp, o->process->has_capabilities
-                                                             ? o->process->capabilities.bounding
-                                                             : 0);
-                if (r < 0)
-                        goto finish;
-        }
+        r = build_seccomp(o->seccomp, o->default_seccomp,
+                          o->process->has_capabilities ? o->process->capabilities.bounding : 0,
+                          o->seccomp_cache_dir, &seccomp, ret_error);
+        if (r < 0)
+                goto finish;
 
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
                 r = -errno;
@@ -971,7 +960,6 @@ int container_exec(pid_t init_pid, const ContainerExecOptions *o, pid_t *ret_pid
 finish:
         for (size_t i = 0; i < ELEMENTSOF(ns_fds); i++)
                 safe_close(ns_fds[i]);
-        if (seccomp)
-                seccomp_release(seccomp);
+        seccomp_program_free(seccomp);
         return r;
 }

@@ -32,6 +32,8 @@ typedef struct ContainerSpawnOptions {
         /* Load Docker's default seccomp profile (for the config's bounding set) when the
          * config has no linux.seccomp object. */
         bool default_seccomp;
+        /* Where compiled seccomp programs are cached (seccomp_program_get()), or NULL. */
+        const char *seccomp_cache_dir;
         /* Extra descriptors passed as fds 3, 4, ... (runc --preserve-fds, LISTEN_FDS). */
         const int *extra_fds;
         size_t n_extra_fds;
@@ -83,6 +85,7 @@ typedef struct ContainerExecOptions {
         const OciProcess *process;
         const json_t *seccomp; /* an OCI linux.seccomp object, or NULL */
         bool default_seccomp; /* Docker's profile when seccomp is NULL */
+        const char *seccomp_cache_dir; /* as for ContainerSpawnOptions */
         Cgroup *cgroup; /* joined if not NULL */
         int stdio[3];
 } ContainerExecOptions;

@@ -39,3 +39,25 @@ int seccomp_filter_load(scmp_filter_ctx ctx);
  * comparisons are ANDed; callers that need an OR add several rules. */
 int seccomp_add_syscall_rule(scmp_filter_ctx ctx, const char *name, uint32_t action,
                              unsigned n_args, const struct scmp_arg_cmp *args);
+
+/* A compiled filter: the BPF program libseccomp generates from a filter, with its
+ * SECCOMP_FILTER_FLAG_* flags. Compiling is the slow part of seccomp (tens of ms for Docker's
+ * profile); a program loads with one syscall and can be cached in a file. */
+typedef struct SeccompProgram SeccompProgram;
+
+int seccomp_program_compile(scmp_filter_ctx ctx, SeccompProgram **ret);
+SeccompProgram *seccomp_program_free(SeccompProgram *p);
+DEFINE_TRIVIAL_CLEANUP_FUNC(SeccompProgram *, seccomp_program_free);
+size_t seccomp_program_size(const SeccompProgram *p) _pure_; /* instructions */
+/* Loads it into the calling thread (all threads with TSYNC). Needs no_new_privs or
+ * CAP_SYS_ADMIN, as seccomp_filter_load(). Async-signal-safe: no allocation. */
+int seccomp_program_load(const SeccompProgram *p);
+
+/* The program for an OCI linux.seccomp object (profile != NULL) or else Docker's default profile
+ * for the bounding set `capabilities`, built and compiled, or taken from cache_dir (NULL: no
+ * cache) where compiled programs are kept in files named by a hash of what they were made from
+ * (the canonical JSON or the capability set, the libseccomp version and the architecture; the
+ * whole key is stored and compared, so a hash collision is a miss). A cache that cannot be read
+ * or written is ignored. Errors as seccomp_filter_from_json(). */
+int seccomp_program_get(const json_t *profile, uint64_t capabilities, const char *cache_dir,
+                        SeccompProgram **ret, char **ret_error);

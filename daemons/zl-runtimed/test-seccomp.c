@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* test-seccomp.c: the default profile and JSON profiles loaded for real in forked children. */
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <linux/keyctl.h>
@@ -21,6 +22,8 @@
 #endif
 
 #include "cap-util.h"
+#include "fileio.h"
+#include "string-util.h"
 #include "seccomp-filter.h"
 #include "tests.h"
 
@@ -307,6 +310,18 @@ static void __attribute__((constructor)) child_main(void) {
         if (!name)
                 return;
 
+        /* Docker's profile as a compiled program, from the cache directory the parent filled. */
+        if (streq(name, "program")) {
+                SeccompProgram *p = NULL;
+                CHILD_CHECK(seccomp_program_get(NULL, capability_default_set(),
+                                                getenv("ZL_TEST_SECCOMP_CACHE"), &p, NULL) >= 0);
+                CHILD_CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0);
+                CHILD_CHECK(seccomp_program_load(p) >= 0);
+                seccomp_program_free(p);
+                child_default();
+                _exit(0);
+        }
+
         for (size_t i = 0; i < ELEMENTSOF(child_cases); i++) {
                 scmp_filter_ctx ctx = NULL;
 
@@ -461,4 +476,56 @@ TEST(add_syscall_rule_skips_unknown_names) {
                                            NULL));
         /* A rule with the filter's default action is refused by libseccomp itself. */
         ASSERT_TRUE(seccomp_add_syscall_rule(ctx, "getppid", SCMP_ACT_ALLOW, 0, NULL) < 0);
+}
+
+TEST(compiled_program_and_cache) {
+        _cleanup_(seccomp_program_freep) SeccompProgram *a = NULL, *b = NULL, *c = NULL;
+        _cleanup_free_ char *cache = NULL, *data = NULL;
+        const char *dir = test_tmpdir();
+        struct dirent *de;
+        size_t size;
+        DIR *d;
+
+        require_root();
+        cache = strjoin(dir, "/cache");
+        ASSERT_NOT_NULL(cache);
+        ASSERT_OK(seccomp_program_get(NULL, capability_default_set(), cache, &a, NULL));
+        ASSERT_TRUE(seccomp_program_size(a) > 100);
+
+        /* One file, and the second get is served from it. */
+        _cleanup_free_ char *file = NULL;
+        d = opendir(cache);
+        ASSERT_NOT_NULL(d);
+        while ((de = readdir(d)))
+                if (de->d_name[0] != '.') {
+                        ASSERT_NULL(file);
+                        file = strjoin(cache, "/", de->d_name);
+                }
+        closedir(d);
+        ASSERT_NOT_NULL(file);
+        ASSERT_OK(seccomp_program_get(NULL, capability_default_set(), cache, &b, NULL));
+        ASSERT_EQ(seccomp_program_size(b), seccomp_program_size(a));
+
+        /* Another capability set is another program; a damaged file is rebuilt. */
+        ASSERT_OK(seccomp_program_get(NULL, capability_default_set() | (UINT64_C(1) << 21), cache,
+                                      &c, NULL));
+        ASSERT_TRUE(seccomp_program_size(c) != seccomp_program_size(a));
+        ASSERT_OK(write_file_atomic(file, "ZLSECCOMP1\ngarbage", 18, 0600));
+        b = seccomp_program_free(b);
+        ASSERT_OK(seccomp_program_get(NULL, capability_default_set(), cache, &b, NULL));
+        ASSERT_EQ(seccomp_program_size(b), seccomp_program_size(a));
+        ASSERT_OK(read_full_file(file, 1 << 20, &data, &size));
+        ASSERT_TRUE(size > 18);
+
+        /* The cached program denies and allows exactly what the profile says. */
+        ASSERT_OK(setenv("ZL_TEST_SECCOMP_CACHE", cache, 1));
+        ASSERT_EQ(run_child("program"), 0);
+
+        /* A bad JSON profile is an error with its path, and nothing is cached for it. */
+        _cleanup_free_ char *msg = NULL;
+        json_t *bad = json_loads("{\"defaultAction\": \"SCMP_ACT_NOPE\"}", 0, NULL);
+        ASSERT_NOT_NULL(bad);
+        ASSERT_EQ(seccomp_program_get(bad, 0, cache, &c, &msg), -EINVAL);
+        json_decref(bad);
+        ASSERT_NOT_NULL(strstr(msg, "defaultAction"));
 }

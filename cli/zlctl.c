@@ -18,6 +18,8 @@ static const Verb top_verbs[] = {
         { "spec", verb_spec, "Inspect deployment specs (dump, validate)" },
         { "status", verb_status, "Show the node's daemons, versions and states" },
         { "local", verb_local, "Run a node without systemd (start, status, stop)" },
+        { "container", verb_container, "Run and manage containers (run, ls, logs, exec ...)" },
+        { "ps", verb_ps, "List the containers of deployed services" },
         {},
 };
 

@@ -32,3 +32,5 @@ int verb_validate(int argc, char *argv[]);
 int verb_spec(int argc, char *argv[]);
 int verb_status(int argc, char *argv[]);
 int verb_local(int argc, char *argv[]);
+int verb_container(int argc, char *argv[]);
+int verb_ps(int argc, char *argv[]);

@@ -453,6 +453,35 @@ static int setns_joined(const SpawnPlan *p, char **ret_msg) {
         return 0;
 }
 
+typedef struct AfterPivot {
+        const SpawnPlan *plan;
+        int sync_fd;
+} AfterPivot;
+
+/* Inside the new root, before /proc/sys and the root become read-only: the console and the
+ * kernel settings (sysctls are written under /proc/sys). */
+static int after_pivot(void *userdata, char **ret_error) {
+        AfterPivot *ap = userdata;
+        const OciConfig *c = ap->plan->c;
+        int r;
+
+        if (c->process.terminal) {
+                int master = -EBADF;
+                r = child_setup_terminal(true, &master);
+                if (r < 0) {
+                        if (ret_error &&
+                            asprintf(ret_error, "process.terminal: %s", strerror(-r)) < 0)
+                                *ret_error = NULL;
+                        return r;
+                }
+                r = sync_send(ap->sync_fd, SYNC_PTY, 0, NULL, master);
+                safe_close(master);
+                if (r < 0)
+                        return r;
+        }
+        return process_setup_kernel(c, ret_error);
+}
+
 _noreturn_ static void spawn_child(const SpawnPlan *p, int sync_fd) {
         const ContainerSpawnOptions *o = p->o;
         const OciConfig *c = p->c;
@@ -516,31 +545,20 @@ _noreturn_ static void spawn_child(const SpawnPlan *p, int sync_fd) {
                                    strerror(-r));
         }
 
+        AfterPivot ap = { .plan = p, .sync_fd = sync_fd };
         RootfsOptions ro = {
                 .config = c,
                 .root = p->root,
                 .overlay = o->overlay,
                 .in_user_namespace = p->new_user || p->join_fds[OCI_NAMESPACE_USER] >= 0,
                 .cgroup_mode = o->cgroup ? cgroup_get_mode(o->cgroup) : cgroup_detect(NULL),
+                .after_pivot = after_pivot,
+                .userdata = &ap,
         };
         r = rootfs_setup(&ro, &msg);
         if (r < 0)
                 child_fail_msg(sync_fd, r, "root file system", msg);
 
-        if (c->process.terminal) {
-                int master = -EBADF;
-                r = child_setup_terminal(true, &master);
-                if (r < 0)
-                        child_fail(sync_fd, r, "process.terminal: %s", strerror(-r));
-                r = sync_send(sync_fd, SYNC_PTY, 0, NULL, master);
-                safe_close(master);
-                if (r < 0)
-                        _exit(127);
-        }
-
-        r = process_setup_kernel(c, &msg);
-        if (r < 0)
-                child_fail_msg(sync_fd, r, "process", msg);
         /* Without no_new_privs the filter can only be loaded while we still hold
          * CAP_SYS_ADMIN; with it, as late as possible so the set-up is not filtered. */
         if (p->seccomp && !c->process.no_new_privileges) {

@@ -792,6 +792,12 @@ static int rootfs_setup_real(RootfsContext *c) {
                 return fail(c, -errno, "linux.rootfsPropagation",
                             "cannot change the propagation of '/'");
 
+        if (o->after_pivot) {
+                r = o->after_pivot(o->userdata, c->error);
+                if (r < 0)
+                        return r;
+        }
+
         r = mask_paths(c);
         if (r < 0)
                 return r;

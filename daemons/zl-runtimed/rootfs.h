@@ -14,6 +14,11 @@ typedef struct RootfsOptions {
         const ContainerOverlay *overlay; /* NULL, or mount this overlay on root first */
         bool in_user_namespace; /* devices are bind-mounted from the host, not mknod'ed */
         CgroupMode cgroup_mode; /* how to satisfy a mount of type "cgroup" */
+        /* Called right after the pivot, before masked and read-only paths and root.readonly
+         * are applied: what must still write /proc/sys or /dev (sysctls, the console) goes
+         * here. A failure is returned as it is; the callback sets *ret_error. May be NULL. */
+        int (*after_pivot)(void *userdata, char **ret_error);
+        void *userdata;
 } RootfsOptions;
 
 /* Runs in the container's init, already in its own new mount namespace (and user namespace if

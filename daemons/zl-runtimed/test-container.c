@@ -250,6 +250,21 @@ TEST(default_seccomp_profile) {
         ASSERT_STREQ(s.out, "unshare: ok\nkeyctl: ok\n");
 }
 
+TEST(sysctl_before_proc_sys_is_read_only) {
+        setup_rootfs();
+        _cleanup_(oci_config_freep) OciConfig *c = config_for(
+                "cat /proc/sys/net/ipv4/ping_group_range; "
+                "echo 1 > /proc/sys/net/ipv4/ip_forward 2>/dev/null || echo read-only");
+        c->linux_.sysctl = calloc(1, sizeof(OciKeyValue));
+        ASSERT_NOT_NULL(c->linux_.sysctl);
+        c->linux_.sysctl[0].key = strdup("net.ipv4.ping_group_range");
+        c->linux_.sysctl[0].value = strdup("0 0");
+        c->linux_.n_sysctl = 1;
+        _cleanup_(run_done) Run r = run_config(c, NULL, true);
+        ASSERT_OK(r.r);
+        ASSERT_STREQ(r.out, "0\t0\nread-only\n");
+}
+
 TEST(user_and_groups) {
         setup_rootfs();
         _cleanup_(oci_config_freep) OciConfig *c = config_for("id -u; id -g; id -G; pwd");

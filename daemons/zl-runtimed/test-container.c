@@ -252,9 +252,9 @@ TEST(default_seccomp_profile) {
 
 TEST(sysctl_before_proc_sys_is_read_only) {
         setup_rootfs();
-        _cleanup_(oci_config_freep) OciConfig *c = config_for(
-                "cat /proc/sys/net/ipv4/ping_group_range; "
-                "echo 1 > /proc/sys/net/ipv4/ip_forward 2>/dev/null || echo read-only");
+        _cleanup_(oci_config_freep) OciConfig *c =
+                config_for("cat /proc/sys/net/ipv4/ping_group_range; "
+                           "echo 1 > /proc/sys/net/ipv4/ip_forward 2>/dev/null || echo read-only");
         c->linux_.sysctl = calloc(1, sizeof(OciKeyValue));
         ASSERT_NOT_NULL(c->linux_.sysctl);
         c->linux_.sysctl[0].key = strdup("net.ipv4.ping_group_range");

@@ -77,3 +77,23 @@ int cg_wait_key(const char *dir, const char *file, const char *key, uint64_t wan
 int cg_kill_by_pids(Cgroup *cg, const char *procs_dir);
 /* Pauses about a millisecond between polls. */
 void cg_poll_sleep(void);
+
+/* Device rules on cgroup2 (cgroup-devices-bpf.c), which has no devices controller: a
+ * BPF_PROG_TYPE_CGROUP_DEVICE program under this name, one per cgroup. */
+#define CG_DEVICES_BPF_NAME "zl_devices"
+
+struct bpf_insn;
+
+/* Compiles rules into the program (*ret is the caller's to free). Everything is denied unless
+ * allowed; for each access bit a request asks for (r, w, m), the last rule that matches the
+ * device and holds that bit decides, and the request passes only if every bit is allowed. */
+int cg_devices_bpf_build(const CgroupDeviceRule *rules, size_t n, struct bpf_insn **ret,
+                         size_t *ret_n);
+/* Builds and loads the program for rules and attaches it to the cgroup2 directory dir,
+ * replacing the one an earlier call attached there (programs of others stay). -EOPNOTSUPP
+ * when the kernel has no cgroup device programs; *ret_reason (may be NULL) names the step
+ * that failed. */
+int cg_devices_bpf_apply(const char *dir, const CgroupDeviceRule *rules, size_t n,
+                         const char **ret_reason);
+/* How many of our device programs are attached to dir (1 after cg_devices_bpf_apply). */
+int cg_devices_bpf_count(const char *dir);

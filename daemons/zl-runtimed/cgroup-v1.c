@@ -329,6 +329,24 @@ static int v1_apply(Cgroup *cg, const CgroupLimits *l, const char **ret_reason) 
                 r = v1_apply_devices(dir, l, ret_reason);
                 if (r < 0)
                         return r;
+                /* The unified hierarchy enforces device programs as well, and both must allow
+                 * an access: with the program there, nothing passes on a hybrid host that a
+                 * v2 host would deny. A kernel without device programs still has the v1
+                 * controller. */
+                if (cg->unified_dir) {
+                        const char *reason = NULL;
+
+                        r = cg_devices_bpf_apply(cg->unified_dir, l->devices, l->n_devices,
+                                                 &reason);
+                        if (r == -EOPNOTSUPP)
+                                log_debug_errno(r, "No device program for '%s' (%s), ignoring: %m",
+                                                cg->path, reason);
+                        else if (r < 0) {
+                                if (ret_reason)
+                                        *ret_reason = reason;
+                                return r;
+                        }
+                }
         }
         return 0;
 }

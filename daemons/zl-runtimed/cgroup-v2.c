@@ -196,7 +196,12 @@ static int v2_apply(Cgroup *cg, const CgroupLimits *l, const char **ret_reason) 
                         return r;
         }
 
-        /* Device rules were refused by cgroup_limits_validate(): they need an eBPF program. */
+        /* v2 has no devices controller: the rules become a BPF program on the cgroup. */
+        if (l->devices_set || l->n_devices > 0) {
+                r = cg_devices_bpf_apply(dir, l->devices, l->n_devices, ret_reason);
+                if (r < 0)
+                        return r;
+        }
         return 0;
 }
 

@@ -174,11 +174,6 @@ int cgroup_limits_validate(const CgroupLimits *l, CgroupMode mode, const char **
                         return fail(ret_reason, "device rule access must be a subset of 'rwm'",
                                     -EINVAL);
         }
-        if ((l->devices_set || l->n_devices > 0) && mode == CGROUP_MODE_V2)
-                return fail(ret_reason,
-                            "device rules on cgroup v2 need an eBPF device program, which is not "
-                            "implemented",
-                            -EOPNOTSUPP);
         return 0;
 }
 

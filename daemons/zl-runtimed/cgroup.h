@@ -62,9 +62,11 @@ typedef struct CgroupLimits {
          * memory.swap.max). Needs a memory limit and must be at least as large. */
         uint64_t memory_swap_bytes;
         uint64_t pids_limit; /* >= 1, or MAX */
-        /* When devices_set, every device is denied first and the rules are applied in order.
-         * On cgroup v2 device rules need an eBPF device program, which this module does not
-         * build: they are refused with -EOPNOTSUPP. */
+        /* When devices_set, every device is denied first and the rules are applied in order,
+         * the last that matches winning. v1 writes them to devices.deny/allow; v2 attaches a
+         * BPF device program built from them, and hybrid does both (the program on the
+         * unified hierarchy), so the same rules hold everywhere. cgroup_apply() with new
+         * rules replaces the earlier ones. */
         bool devices_set;
         const CgroupDeviceRule *devices;
         size_t n_devices;

@@ -14,7 +14,7 @@
  * "linux.resources.memory.limit: 0 is not a limit (use -1 for none)": a limit of 0 would leave
  * the container unable to run anything, so it is an error rather than "unset" as in runc.
  * memory.reservation is a reclaim hint CgroupLimits does not carry: it is ignored. Nothing is
- * checked against a cgroup mode here; cgroup_new() does that (device rules on pure v2). */
+ * checked against a cgroup mode here; cgroup_new() does that. */
 int oci_resources_to_cgroup_limits(const OciResources *r, CgroupLimits *ret,
                                    CgroupDeviceRule **ret_devices, char **ret_error);
 

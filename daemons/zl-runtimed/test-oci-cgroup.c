@@ -84,8 +84,8 @@ TEST(every_field) {
         ASSERT_STREQ(d[2].access, "m");
         ASSERT_OK(cgroup_limits_validate(&l, CGROUP_MODE_V1, NULL));
         ASSERT_OK(cgroup_limits_validate(&l, CGROUP_MODE_HYBRID, NULL));
-        /* Device rules on pure v2 are for cgroup_new to refuse, not us. */
-        ASSERT_ERROR(cgroup_limits_validate(&l, CGROUP_MODE_V2, NULL), EOPNOTSUPP);
+        /* Pure v2 takes device rules too, as a BPF device program. */
+        ASSERT_OK(cgroup_limits_validate(&l, CGROUP_MODE_V2, NULL));
 }
 
 TEST(minus_one_is_unlimited) {

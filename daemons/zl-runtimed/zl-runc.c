@@ -781,16 +781,6 @@ static int do_create(const CreateArgs *a, Created *ret) {
         mode = cgroup_detect(NULL);
         if (mode < 0)
                 return runc_error(mode, "Failed to detect the cgroup hierarchy: %m");
-        if (mode == CGROUP_MODE_V2 && limits.devices_set) {
-                /* cgroup v2 filters devices with an eBPF program the engine does not build
-                 * yet. The container's /dev holds only the config's devices, so this drops a
-                 * second line of defence, not the first: say so rather than refuse podman. */
-                runc_warning("linux.resources.devices: device rules are not enforced on cgroup "
-                             "v2, ignoring.");
-                limits.devices_set = false;
-                limits.devices = NULL;
-                limits.n_devices = 0;
-        }
         r = cgroup_limits_validate(&limits, mode, &reason);
         if (r < 0)
                 return runc_error(r, "linux.resources: %s", reason);

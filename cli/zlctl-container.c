@@ -1764,7 +1764,6 @@ int verb_ps(int argc, char *argv[]) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(container_list_done) ContainerList l = {};
         _cleanup_(table_freep) Table *t = NULL;
-        char *service_label[] = { (char *) "zlayer.service", NULL };
         bool all = false, json = false;
         usec_t n;
         int c, r;
@@ -1775,9 +1774,10 @@ int verb_ps(int argc, char *argv[]) {
                 switch (c) {
                 case 'h':
                         printf("%s ps [OPTIONS...]\n\n"
-                               "List the containers of deployed services: those labelled\n"
-                               "zlayer.service (and zlayer.replica), with their state and\n"
-                               "uptime. Running and paused ones, or all with -a.\n\n"
+                               "List the containers with the service and replica they\n"
+                               "belong to (labels zlayer.service and zlayer.replica, '-' for\n"
+                               "none), their state and uptime. Running and paused ones, or\n"
+                               "all with -a.\n\n"
                                "Options:\n"
                                "  -h --help              Show this help\n"
                                "  -a --all               Show containers in every state\n"
@@ -1801,7 +1801,7 @@ int verb_ps(int argc, char *argv[]) {
 
         if (open_bus(&bus) < 0)
                 return ZLCTL_EXIT_FAILURE;
-        if (list_containers(bus, NULL, NULL, service_label, &l) < 0)
+        if (list_containers(bus, NULL, NULL, NULL, &l) < 0)
                 return ZLCTL_EXIT_FAILURE;
         if (json)
                 return print_list_json(&l, all ? NULL : keep_up) < 0 ? ZLCTL_EXIT_FAILURE
@@ -2230,28 +2230,6 @@ typedef struct ExecContext {
         int exit_code;
 } ExecContext;
 
-/* Writes everything to one of our own standard descriptors, which may be non-blocking because a
- * terminal or pipe is shared with other processes. */
-static int write_all(int fd, const char *p, size_t n) {
-        while (n > 0) {
-                ssize_t k = write(fd, p, n);
-
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0 && errno == EAGAIN) {
-                        struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-
-                        (void) poll(&pfd, 1, -1);
-                        continue;
-                }
-                if (k < 0)
-                        return -errno;
-                p += k;
-                n -= k;
-        }
-        return 0;
-}
-
 static void exec_check_done(ExecContext *ctx);
 
 static int on_exec_drain(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -2289,7 +2267,7 @@ static int on_exec_output(sd_event_source *s, int fd, uint32_t revents, void *us
         if (n < 0 && (errno == EINTR || errno == EAGAIN))
                 return 0;
         if (n > 0) {
-                r = write_all(is_err ? STDERR_FILENO : STDOUT_FILENO, buf, n);
+                r = loop_write(is_err ? STDERR_FILENO : STDOUT_FILENO, buf, n);
                 if (r < 0 && r != -EPIPE)
                         return sd_event_exit(ctx->event,
                                              log_error_errno(r, "Failed to write output: %m"));
@@ -2377,7 +2355,7 @@ static int exec_copy_input_blocking(ExecContext *ctx) {
                         return -errno;
                 if (n == 0)
                         break;
-                r = write_all(ctx->stdin_fd, ctx->in_buf, n);
+                r = loop_write(ctx->stdin_fd, ctx->in_buf, n);
                 if (r < 0)
                         return r;
         }

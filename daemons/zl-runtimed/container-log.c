@@ -16,6 +16,7 @@
 #include <systemd/sd-journal.h>
 
 #include "container-log.h"
+#include "fd-util.h"
 #include "log.h"
 #include "string-util.h"
 
@@ -214,25 +215,6 @@ struct ContainerLog {
         PartialLine partial[_LOG_STREAM_MAX];
         char record[RECORD_MAX];
 };
-
-static int loop_write(int fd, const void *data, size_t size) {
-        const char *p = data;
-
-        while (size > 0) {
-                ssize_t k = write(fd, p, size);
-
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (k == 0)
-                        return -EIO;
-                p += k;
-                size -= (size_t) k;
-        }
-        return 0;
-}
 
 static void rotated_name(unsigned k, char buf[static ROTATED_NAME_MAX]) {
         (void) snprintf(buf, ROTATED_NAME_MAX, CONTAINER_LOG_FILE ".%u", k);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,6 +104,26 @@ Manager *manager_free(Manager *m) {
         return mfree(m);
 }
 
+/* zl-monitor is installed beside zl-runtimed, and built beside it: look there first, so a
+ * build tree (zlctl local start) runs its own monitor rather than an installed one. */
+static char *monitor_default_path(void) {
+        char exe[PATH_MAX];
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+
+        if (n > 0) {
+                exe[n] = 0;
+                char *slash = strrchr(exe, '/');
+                if (slash) {
+                        _cleanup_free_ char *p = NULL;
+                        *slash = 0;
+                        p = path_join(exe, "zl-monitor");
+                        if (p && access(p, X_OK) == 0)
+                                return TAKE_PTR(p);
+                }
+        }
+        return strdup(ZL_LIBEXECDIR "/zl-monitor");
+}
+
 int manager_new(sd_event *event, const char *state_dir, const ManagerCallbacks *callbacks,
                 void *userdata, Manager **ret) {
         _cleanup_(manager_freep) Manager *m = NULL;
@@ -123,7 +144,7 @@ int manager_new(sd_event *event, const char *state_dir, const ManagerCallbacks *
         m->state_dir = strdup(state_dir);
         m->containers_dir = path_join(state_dir, "containers");
         e = getenv("ZL_MONITOR_PATH");
-        m->monitor_path = strdup(!isempty(e) ? e : ZL_LIBEXECDIR "/zl-monitor");
+        m->monitor_path = !isempty(e) ? strdup(e) : monitor_default_path();
         if (!m->state_dir || !m->containers_dir || !m->monitor_path)
                 return -ENOMEM;
         r = mkdir_p(m->containers_dir, 0700);
@@ -325,7 +346,7 @@ static int container_write_status(Container *c) {
         path = path_join(c->dir, MONITOR_STATUS_FILE);
         if (!text || !path)
                 return -ENOMEM;
-        return write_string_file_atomic(path, text, 0600);
+        return write_file_atomic_full(path, text, strlen(text), 0600, WRITE_FILE_NO_SYNC);
 }
 
 /* The monitor is gone while the container was not known to have exited: it crashed or was
@@ -616,13 +637,15 @@ oom:
         return -ENOMEM;
 }
 
+/* Container state is written whole but not fsynced: it must survive a restart of the daemon,
+ * and the containers it describes do not survive the machine. */
 static int write_json_atomic(const char *dir, const char *file, json_t *j) {
         _cleanup_free_ char *path = path_join(dir, file), *text = NULL;
 
         text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         if (!path || !text)
                 return -ENOMEM;
-        return write_string_file_atomic(path, text, 0600);
+        return write_file_atomic_full(path, text, strlen(text), 0600, WRITE_FILE_NO_SYNC);
 }
 
 static bool name_in_use(Manager *m, const char *name) {
@@ -690,7 +713,12 @@ int manager_create(Manager *m, const char *name, const char *config_json, const 
         if (o->labels && strv_length(o->labels) % 2 != 0)
                 return -EINVAL;
 
-        r = container_config_build(config_json, o, &config, &error);
+        /* ZLayer's default config names the host after the container, as Docker does with
+         * the id: a container should not see the node's name by default. */
+        ContainerOptions effective = *o;
+        if (isempty(config_json) && !effective.hostname)
+                effective.hostname = (char *) name;
+        r = container_config_build(config_json, &effective, &config, &error);
         if (r < 0)
                 goto fail;
         r = container_options_to_json(o, &options);
@@ -742,7 +770,8 @@ int manager_create(Manager *m, const char *name, const char *config_json, const 
                         r = -ENOMEM;
                         goto fail_dir;
                 }
-                r = write_string_file_atomic(p, config.json, 0600);
+                r = write_file_atomic_full(p, config.json, strlen(config.json), 0600,
+                                           WRITE_FILE_NO_SYNC);
                 if (r < 0)
                         goto fail_dir;
         }

@@ -183,7 +183,7 @@ static int cache_write(const char *path, const char *key, const SeccompProgram *
         data[hlen + klen] = '\n';
         memcpy(data + hlen + klen + 1, flags, 9);
         memcpy(data + hlen + klen + 10, p->insns, p->n * sizeof(struct sock_filter));
-        return write_file_atomic(path, data, size, 0600);
+        return write_file_atomic_full(path, data, size, 0600, WRITE_FILE_NO_SYNC);
 }
 
 int seccomp_program_get(const json_t *profile, uint64_t capabilities, const char *cache_dir,

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* fd-util.c: file descriptor flags and FILE* cleanup. */
+#include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
 
 #include "fd-util.h"
 
@@ -29,6 +32,30 @@ int fd_nonblock(int fd, bool nonblock) {
         nflags = nonblock ? flags | O_NONBLOCK : flags & ~O_NONBLOCK;
         if (nflags != flags && fcntl(fd, F_SETFL, nflags) < 0)
                 return -errno;
+        return 0;
+}
+
+int loop_write(int fd, const void *data, size_t size) {
+        const char *p = data;
+
+        while (size > 0) {
+                ssize_t k = write(fd, p, size);
+
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno == EAGAIN) {
+                                struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+                                (void) poll(&pfd, 1, -1);
+                                continue;
+                        }
+                        return -errno;
+                }
+                if (k == 0)
+                        return -EIO;
+                p += k;
+                size -= (size_t) k;
+        }
         return 0;
 }
 

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
+#include "fd-util.h"
 #include "fileio.h"
 #include "macro.h"
 #include "path-util.h"
@@ -134,25 +135,6 @@ int read_full_file(const char *path, size_t max_size, char **ret_data, size_t *r
         return read_full_fd(fd, max_size, ret_data, ret_size);
 }
 
-static int write_all(int fd, const void *data, size_t size) {
-        const char *p = data;
-
-        while (size > 0) {
-                ssize_t k = write(fd, p, size);
-
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (k == 0)
-                        return -EIO;
-                p += k;
-                size -= (size_t) k;
-        }
-        return 0;
-}
-
 static int fsync_directory(const char *dir) {
         _cleanup_close_ int fd = -EBADF;
 
@@ -164,8 +146,10 @@ static int fsync_directory(const char *dir) {
         return 0;
 }
 
-int write_file_atomic(const char *path, const void *data, size_t size, mode_t mode) {
+int write_file_atomic_full(const char *path, const void *data, size_t size, mode_t mode,
+                           WriteFileFlags flags) {
         _cleanup_free_ char *dir = NULL, *base = NULL, *tmp = NULL;
+        bool sync = !(flags & WRITE_FILE_NO_SYNC);
         _cleanup_close_ int fd = -EBADF;
         int r;
 
@@ -192,8 +176,8 @@ int write_file_atomic(const char *path, const void *data, size_t size, mode_t mo
         if (fchmod(fd, mode & 07777) < 0)
                 r = -errno;
         else
-                r = write_all(fd, data, size);
-        if (r >= 0 && fsync(fd) < 0)
+                r = loop_write(fd, data, size);
+        if (r >= 0 && sync && fsync(fd) < 0)
                 r = -errno;
         if (r >= 0) {
                 /* close() can report delayed write errors on some file systems. */
@@ -208,7 +192,11 @@ int write_file_atomic(const char *path, const void *data, size_t size, mode_t mo
         }
 
         /* The rename itself is durable only once the directory is synced. */
-        return fsync_directory(dir);
+        return sync ? fsync_directory(dir) : 0;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t size, mode_t mode) {
+        return write_file_atomic_full(path, data, size, mode, 0);
 }
 
 int write_string_file_atomic(const char *path, const char *contents, mode_t mode) {

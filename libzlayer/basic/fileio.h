@@ -20,6 +20,15 @@ int read_full_file(const char *path, size_t max_size, char **ret_data, size_t *r
 int write_file_atomic(const char *path, const void *data, size_t size, mode_t mode);
 int write_string_file_atomic(const char *path, const char *contents, mode_t mode);
 
+typedef enum WriteFileFlags {
+        /* Still all or nothing for readers and across a crash of the process, but not
+         * durable across a crash of the machine: for state that dies with the machine anyway
+         * (a container's status), where two fsyncs per write would be most of the cost. */
+        WRITE_FILE_NO_SYNC = 1 << 0,
+} WriteFileFlags;
+int write_file_atomic_full(const char *path, const void *data, size_t size, mode_t mode,
+                           WriteFileFlags flags);
+
 /* Creates path and its missing parents with mode (subject to the umask). Existing directories
  * are fine; an existing non-directory in the way is -ENOTDIR (-EEXIST for the last component). */
 int mkdir_p(const char *path, mode_t mode);

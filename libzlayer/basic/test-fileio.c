@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 
 #include "fd-util.h"
+#include <unistd.h>
 #include "fileio.h"
 #include "tests.h"
 
@@ -226,6 +227,14 @@ TEST(write_atomic) {
         ASSERT_EQ(size, 3);
         ASSERT_EQ(memcmp(data, "a\0b", 3), 0);
 
+        /* Without fsync: the same replacement and mode, as readers see it. */
+        ASSERT_OK(write_file_atomic_full(p, "nosync", 6, 0604, WRITE_FILE_NO_SYNC));
+        data = mfree(data);
+        ASSERT_OK(read_full_file(p, 1024, &data, &size));
+        ASSERT_STREQ(data, "nosync");
+        ASSERT_OK(stat(p, &st));
+        ASSERT_EQ(st.st_mode & 07777, 0604);
+
         /* No temporary file is left behind. */
         ASSERT_EQ(count_dir_entries(test_tmpdir()), 1);
         umask(saved);
@@ -322,4 +331,42 @@ TEST(safe_fclose) {
         ASSERT_NULL(safe_fclose(f));
         ASSERT_EQ(errno, 1234);
         ASSERT_NULL(safe_fclose(NULL));
+}
+
+TEST(loop_write_waits_on_a_full_nonblocking_pipe) {
+        _cleanup_free_ char *buf = malloc(1 << 20);
+        int p[2], status;
+        pid_t pid;
+
+        ASSERT_NOT_NULL(buf);
+        memset(buf, 'x', 1 << 20);
+        ASSERT_OK(pipe2(p, O_CLOEXEC));
+        ASSERT_OK(fd_nonblock(p[1], true));
+        pid = fork();
+        ASSERT_TRUE(pid >= 0);
+        if (pid == 0) {
+                /* A slow reader: the writer must wait, not fail with EAGAIN. */
+                char chunk[65536];
+                size_t total = 0;
+                ssize_t n;
+
+                close(p[1]);
+                buf = mfree(buf); /* valgrind counts what a child leaves */
+                usleep(50 * 1000);
+                while ((n = read(p[0], chunk, sizeof chunk)) > 0)
+                        total += (size_t) n;
+                _exit(total == (1 << 20) ? 0 : 1);
+        }
+        close(p[0]);
+        ASSERT_OK(loop_write(p[1], buf, 1 << 20));
+        close(p[1]);
+        ASSERT_EQ(waitpid(pid, &status, 0), pid);
+        ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+        /* A closed reader is an error, not a hang. */
+        ASSERT_OK(pipe2(p, O_CLOEXEC));
+        close(p[0]);
+        signal(SIGPIPE, SIG_IGN);
+        ASSERT_EQ(loop_write(p[1], "x", 1), -EPIPE);
+        close(p[1]);
 }

@@ -38,6 +38,7 @@ struct Manager {
         sd_event *event;
         char *state_dir;
         char *containers_dir;
+        char *seccomp_cache_dir;
         char *monitor_path;
         ManagerCallbacks callbacks;
         void *userdata;

@@ -99,6 +99,7 @@ Manager *manager_free(Manager *m) {
         free(m->containers);
         free(m->state_dir);
         free(m->containers_dir);
+        free(m->seccomp_cache_dir);
         free(m->monitor_path);
         sd_event_unref(m->event);
         return mfree(m);
@@ -143,9 +144,12 @@ int manager_new(sd_event *event, const char *state_dir, const ManagerCallbacks *
         m->userdata = userdata;
         m->state_dir = strdup(state_dir);
         m->containers_dir = path_join(state_dir, "containers");
+        /* Compiled seccomp programs, shared by the monitors: compiling Docker's profile is most
+         * of a container's start otherwise. */
+        m->seccomp_cache_dir = path_join(state_dir, "seccomp-cache");
         e = getenv("ZL_MONITOR_PATH");
         m->monitor_path = !isempty(e) ? strdup(e) : monitor_default_path();
-        if (!m->state_dir || !m->containers_dir || !m->monitor_path)
+        if (!m->state_dir || !m->containers_dir || !m->seccomp_cache_dir || !m->monitor_path)
                 return -ENOMEM;
         r = mkdir_p(m->containers_dir, 0700);
         if (r < 0)
@@ -780,6 +784,7 @@ int manager_create(Manager *m, const char *name, const char *config_json, const 
                 .name = c->name,
                 .cgroup = cgroup,
                 .default_seccomp = config.default_seccomp,
+                .seccomp_cache = m->seccomp_cache_dir,
                 .log_max_size = o->log_max_size != CONTAINER_OPTION_UNSET ? o->log_max_size : 0,
                 .log_max_files = o->log_max_files != CONTAINER_OPTION_UNSET
                                          ? (unsigned) o->log_max_files

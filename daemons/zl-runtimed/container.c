@@ -820,7 +820,20 @@ _noreturn_ static void exec_child(const ContainerExecOptions *o, const SeccompPr
                 if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
                         child_fail(sync_fd, errno, "close_range: %m");
         } else {
-                r = child_setup_fds(o->stdio, 3);
+                int fds[3 + 64];
+                size_t n = 3 + o->n_extra_fds;
+
+                if (n > ELEMENTSOF(fds))
+                        child_fail(sync_fd, E2BIG, "too many descriptors to pass (%zu)", n);
+                for (size_t i = 0; i < 3; i++)
+                        fds[i] = o->stdio[i];
+                for (size_t i = 0; i < o->n_extra_fds; i++)
+                        fds[3 + i] = o->extra_fds[i];
+                /* The sync socket must not sit where an installed descriptor goes. */
+                sync_fd = fcntl(sync_fd, F_DUPFD_CLOEXEC, (int) n);
+                if (sync_fd < 0)
+                        _exit(127);
+                r = child_setup_fds(fds, n);
                 if (r < 0)
                         child_fail(sync_fd, r, "setting up stdio: %s", strerror(-r));
         }

@@ -88,6 +88,9 @@ typedef struct ContainerExecOptions {
         const char *seccomp_cache_dir; /* as for ContainerSpawnOptions */
         Cgroup *cgroup; /* joined if not NULL */
         int stdio[3];
+        /* Passed as fds 3, 4, ... (runc exec --preserve-fds); ignored with a terminal. */
+        const int *extra_fds;
+        size_t n_extra_fds;
 } ContainerExecOptions;
 
 #define CONTAINER_EXEC_OPTIONS_INIT ((ContainerExecOptions){ .stdio = { -1, -1, -1 } })

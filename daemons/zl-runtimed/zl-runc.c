@@ -1711,8 +1711,6 @@ static int parse_exec_args(int argc, char *argv[], ExecArgs *a) {
         }
         if (argc - optind < 1)
                 return runc_error(EINVAL, "\"exec\" requires at least 1 argument: ID [COMMAND...]");
-        if (a->preserve_fds > 0)
-                return runc_error(EOPNOTSUPP, "exec --preserve-fds is not supported by zl-runc");
         return 0;
 }
 
@@ -1722,6 +1720,7 @@ static int verb_exec(int argc, char *argv[]) {
         _cleanup_free_ char *config_path = NULL, *text = NULL, *err = NULL;
         _cleanup_close_ int console = -EBADF, pidfd = -EBADF, pty = -EBADF;
         ContainerExecOptions eo = CONTAINER_EXEC_OPTIONS_INIT;
+        _cleanup_free_ int *extra = NULL;
         ExecArgs a = {};
         Container c = {};
         sigset_t mask;
@@ -1800,6 +1799,17 @@ static int verb_exec(int argc, char *argv[]) {
         eo.cgroup = c.cgroup;
         for (int i = 0; i < 3; i++)
                 eo.stdio[i] = i;
+        if (a.preserve_fds > 0) {
+                extra = calloc(a.preserve_fds, sizeof(int));
+                if (!extra) {
+                        r = runc_oom();
+                        goto finish;
+                }
+                for (unsigned i = 0; i < a.preserve_fds; i++)
+                        extra[i] = 3 + (int) i;
+                eo.extra_fds = extra;
+                eo.n_extra_fds = a.preserve_fds;
+        }
         err = mfree(err);
         r = container_exec(c.state->pid, &eo, &pid, &pidfd, &pty, &err);
         if (r < 0) {

@@ -114,6 +114,8 @@ check "exec runs in the container (its PID 1 is sleep)" bash -c "echo '$out' | g
 check "exec exits with the process's status" [ $rc -eq 5 ]
 out=$(zr exec --env FOO=bar --cwd /bin --user 65534:65534 $id sh -c 'echo $FOO $(pwd) $(id -u):$(id -g)' 2>&1)
 check "exec --env --cwd --user" [ "$out" = "bar /bin 65534:65534" ]
+zr exec --preserve-fds 1 $id sh -c 'echo passed >&3' 3> "$tmp/fd3" > /dev/null 2>&1
+check "exec --preserve-fds 1 passes fd 3" [ "$(cat "$tmp/fd3")" = "passed" ]
 out=$(zr exec $id sh -c 'grep CapEff /proc/self/status' 2>&1)
 out2=$(zr exec --cap CAP_NET_ADMIN $id sh -c 'grep CapEff /proc/self/status' 2>&1)
 ck "exec --cap adds a capability" '[ -n "$out" ] && [ "$out" != "$out2" ]'

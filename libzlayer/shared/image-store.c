@@ -5,7 +5,6 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <openssl/evp.h>
-#include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/file.h>
@@ -15,6 +14,7 @@
 #include "fileio.h"
 #include "image-ref.h"
 #include "image-store.h"
+#include "sqlite-util.h"
 #include "layer-unpack.h"
 #include "string-util.h"
 #include "time-util.h"
@@ -41,7 +41,6 @@ struct ImageBlobWriter {
         char *digest;
 };
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(sqlite3_stmt *, sqlite3_finalize);
 DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_MD_CTX *, EVP_MD_CTX_free);
 
 static const char *const layer_media_types[] = {
@@ -71,27 +70,6 @@ _printf_(3, 4) static int set_error(char **ret_error, int r, const char *fmt, ..
                 *ret_error = msg;
         va_end(ap);
         return r;
-}
-
-static int sqlite_errno(int rc) {
-        switch (rc) {
-        case SQLITE_OK:
-        case SQLITE_DONE:
-        case SQLITE_ROW:
-                return 0;
-        case SQLITE_NOMEM:
-                return -ENOMEM;
-        case SQLITE_BUSY:
-        case SQLITE_LOCKED:
-                return -EBUSY;
-        case SQLITE_CONSTRAINT:
-                return -EEXIST;
-        case SQLITE_READONLY:
-        case SQLITE_PERM:
-                return -EROFS;
-        default:
-                return -EIO;
-        }
 }
 
 static int db_exec(ImageStore *s, const char *sql) {

@@ -1001,11 +1001,18 @@ typedef struct RunContext {
         int exit_code;
 } RunContext;
 
+/* The container ran to its end: leave the loop, but keep the bus connection (an event loop
+ * closes the connections attached to it as it exits), so --rm can use it. */
+static int run_finish(RunContext *ctx) {
+        (void) sd_bus_detach_event(ctx->bus);
+        return sd_event_exit(ctx->event, 0);
+}
+
 static int on_drain_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         RunContext *ctx = userdata;
 
         log_debug("The log stream did not end in time after the container exited.");
-        return sd_event_exit(ctx->event, 0);
+        return run_finish(ctx);
 }
 
 static void run_check_done(RunContext *ctx) {
@@ -1014,7 +1021,7 @@ static void run_check_done(RunContext *ctx) {
         if (!ctx->exited)
                 return;
         if (ctx->logs_done) {
-                (void) sd_event_exit(ctx->event, 0);
+                (void) run_finish(ctx);
                 return;
         }
         if (ctx->drain_source)
@@ -1250,11 +1257,14 @@ static int verb_container_run(int argc, char *argv[]) {
         }
 
         code = run_attached(bus, id, path);
-        /* An event loop closes the bus attached to it when it ends: a new connection for this. */
         if (a.rm) {
-                bus = sd_bus_flush_close_unref(bus);
-                if (open_bus(&bus) >= 0)
-                        (void) remove_container(bus, id, false);
+                /* After a failure the loop may have closed the connection: open another. */
+                if (!sd_bus_is_open(bus)) {
+                        bus = sd_bus_flush_close_unref(bus);
+                        if (open_bus(&bus) < 0)
+                                return ZLCTL_EXIT_FAILURE;
+                }
+                (void) remove_container(bus, id, false);
         }
         if (code < 0)
                 return ZLCTL_EXIT_FAILURE;

@@ -54,7 +54,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-check() { local name=$1; shift; if "$@"; then ok "$name"; else not_ok "$name"; fi; }
+# The commands' own output would be read as TAP: it goes to stderr, the log.
+check() { local name=$1; shift; if "$@" >&2; then ok "$name"; else not_ok "$name"; fi; }
 
 # ---- the image ----
 rootfs=$tmp/rootfs

@@ -20,6 +20,7 @@ static const Verb top_verbs[] = {
         { "local", verb_local, "Run a node without systemd (start, status, stop)" },
         { "container", verb_container, "Run and manage containers (run, ls, logs, exec ...)" },
         { "ps", verb_ps, "List the containers of deployed services" },
+        { "network", verb_network, "Show the node's network and attached containers" },
         {},
 };
 

@@ -34,3 +34,4 @@ int verb_status(int argc, char *argv[]);
 int verb_local(int argc, char *argv[]);
 int verb_container(int argc, char *argv[]);
 int verb_ps(int argc, char *argv[]);
+int verb_network(int argc, char *argv[]);

@@ -4,6 +4,7 @@
 #include <libmnl/libmnl.h>
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
+#include <linux/ip.h>
 #include <linux/nsfs.h>
 #include <linux/rtnetlink.h>
 #include <linux/veth.h>
@@ -185,6 +186,28 @@ static int link_set_up(struct mnl_socket *nl, uint32_t *seq, int ifindex, uint32
         ifm->ifi_change = IFF_UP;
         if (mtu > 0)
                 mnl_attr_put_u32(nlh, IFLA_MTU, mtu);
+        return nl_call(nl, seq, nlh, false, ack_cb, NULL);
+}
+
+/* net.ipv4.conf.<link>.arp_notify = 1, through netlink (IFLA_INET_CONF) so that it applies in
+ * whatever namespace the socket belongs to: the link announces its address with a gratuitous
+ * ARP when it comes up, and a reused address reaches the other containers at once instead of
+ * after their neighbour entries for its previous owner expire. */
+static int link_set_arp_notify(struct mnl_socket *nl, uint32_t *seq, int ifindex) {
+        char buf[NL_MSG_SIZE] = {};
+        struct nlmsghdr *nlh = nl_request(buf, RTM_NEWLINK, 0);
+        struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof *ifm);
+        struct nlattr *af_spec, *inet, *conf;
+
+        ifm->ifi_family = AF_UNSPEC;
+        ifm->ifi_index = ifindex;
+        af_spec = mnl_attr_nest_start(nlh, IFLA_AF_SPEC);
+        inet = mnl_attr_nest_start(nlh, AF_INET);
+        conf = mnl_attr_nest_start(nlh, IFLA_INET_CONF);
+        mnl_attr_put_u32(nlh, IPV4_DEVCONF_ARP_NOTIFY, 1);
+        mnl_attr_nest_end(nlh, conf);
+        mnl_attr_nest_end(nlh, inet);
+        mnl_attr_nest_end(nlh, af_spec);
         return nl_call(nl, seq, nlh, false, ack_cb, NULL);
 }
 
@@ -508,6 +531,9 @@ static int real_netns_configure(void *state, int netns_fd, const NetdNetnsConfig
                 if (r < 0)
                         return r;
         }
+        r = link_set_arp_notify(nl, &seq, ifindex);
+        if (r < 0)
+                return r;
         r = link_set_up(nl, &seq, ifindex, c->mtu);
         if (r < 0)
                 return r;

@@ -24,6 +24,7 @@
 #include "bus-error.h"
 #include "cap-util.h"
 #include "fd-util.h"
+#include "image-ref.h"
 #include "log.h"
 #include "parse-util.h"
 #include "signal-util.h"
@@ -41,6 +42,7 @@
 /* Calls that only change state answer at once; StopContainer and WaitExec wait for a process and
  * get their own timeouts. */
 #define CALL_TIMEOUT_USEC (30 * USEC_PER_SEC)
+#define PULL_TIMEOUT_USEC (30 * USEC_PER_MINUTE)
 #define WAIT_FOREVER_USEC (365 * USEC_PER_DAY)
 /* After the container exited, how long its log stream may take to reach EOF. */
 #define DRAIN_TIMEOUT_USEC (2 * USEC_PER_SEC)
@@ -383,6 +385,9 @@ typedef struct CreateArgs {
         const char *workdir;
         const char *hostname;
         char *rootfs; /* absolute */
+        const char *image; /* without --rootfs: the first argument */
+        const char *pull; /* pull_policy */
+        char **entrypoint;
         char **args; /* points into argv */
 } CreateArgs;
 
@@ -391,6 +396,7 @@ static void create_args_done(CreateArgs *a) {
         strv_free(a->cap_add);
         strv_free(a->cap_drop);
         strv_free(a->labels);
+        strv_free(a->entrypoint);
         free(a->rootfs);
 }
 
@@ -424,19 +430,25 @@ static int parse_capability_arg(const char *command, const char *option, const c
 static void create_help(bool run) {
         const char *verb = run ? "run" : "create";
 
-        printf("%s container %s [OPTIONS...] --rootfs DIR [CMD [ARG...]]\n\n", program_name, verb);
+        printf("%s container %s [OPTIONS...] IMAGE [CMD [ARG...]]\n"
+               "%s container %s [OPTIONS...] --rootfs DIR [CMD [ARG...]]\n\n",
+               program_name, verb, program_name, verb);
         if (run)
-                printf("Create a container from a root directory and start it. Without -d, its\n"
+                printf("Create a container from an image (pulled first unless the node has it) or\n"
+                       "a root directory, and start it. Without -d, its\n"
                        "output is streamed (stdout to stdout, stderr to stderr) and zlctl exits\n"
                        "with the container's exit code once it has exited; SIGINT and SIGTERM\n"
                        "are passed on to the container.\n\n");
         else
-                printf("Create a container from a root directory without starting it, and print\n"
-                       "its id. Start it with '%s container start ID'.\n\n",
+                printf("Create a container from an image or a root directory without starting\n"
+                       "it, and print its id. Start it with '%s container start ID'.\n\n",
                        program_name);
         printf("Options:\n"
                "  -h --help                Show this help\n"
-               "     --rootfs=DIR          The container's root directory (required)\n"
+               "     --rootfs=DIR          A root directory instead of an IMAGE\n"
+               "     --pull=POLICY         missing (default: pull when the node lacks the\n"
+               "                           image), always or never\n"
+               "     --entrypoint=CMD      Replace the image's entrypoint (and drop its CMD)\n"
                "     --name=NAME           Name it (default: zl- and 8 hex digits)\n");
         if (run)
                 printf("  -d --detach              Start it in the background and print its id\n"
@@ -450,11 +462,12 @@ static void create_help(bool run) {
                "     --cap-drop=CAP        Drop a capability (repeatable)\n"
                "     --read-only           Mount the root directory read-only\n"
                "     --network=MODE        private (default), none or host\n"
-               "  -u --user=USER           name, uid, uid:gid or name:group in the rootfs\n"
+               "  -u --user=USER           name, uid, uid:gid or name:group in the root\n"
                "  -w --workdir=DIR         Working directory inside the container\n"
                "     --hostname=NAME       The container's hostname\n"
                "  -l --label=K=V           Attach a label (repeatable)\n"
-               "\nCMD defaults to /bin/sh.\n");
+               "\nCMD defaults to the image's (entrypoint and command), or /bin/sh with "
+               "--rootfs.\n");
         if (run)
                 printf("\nExit status: the container's exit code (128+N when killed by signal N);\n"
                        "with -d 0; 1 when it could not be created or started, 2 usage error.\n");
@@ -477,6 +490,8 @@ static int parse_create_args(int argc, char *argv[], bool run, CreateArgs *a) {
                 ARG_NETWORK,
                 ARG_HOSTNAME,
                 ARG_ROOTFS,
+                ARG_PULL,
+                ARG_ENTRYPOINT,
         };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -497,9 +512,13 @@ static int parse_create_args(int argc, char *argv[], bool run, CreateArgs *a) {
                 { "hostname", required_argument, NULL, ARG_HOSTNAME },
                 { "label", required_argument, NULL, 'l' },
                 { "rootfs", required_argument, NULL, ARG_ROOTFS },
+                { "pull", required_argument, NULL, ARG_PULL },
+                { "entrypoint", required_argument, NULL, ARG_ENTRYPOINT },
                 {},
         };
         const char *command = run ? "container run" : "container create";
+        _cleanup_(image_ref_freep) ImageRef *ref = NULL;
+        const char *why = NULL;
         struct stat st;
         int c, r;
 
@@ -629,12 +648,42 @@ static int parse_create_args(int argc, char *argv[], bool run, CreateArgs *a) {
                                 return ZLCTL_EXIT_FAILURE;
                         }
                         break;
+                case ARG_PULL:
+                        if (streq(optarg, "missing"))
+                                a->pull = "if_not_present";
+                        else if (streq(optarg, "always") || streq(optarg, "never"))
+                                a->pull = optarg;
+                        else
+                                return usage_error(command,
+                                                   "invalid --pull '%s': expected missing, always "
+                                                   "or never",
+                                                   optarg);
+                        break;
+                case ARG_ENTRYPOINT:
+                        if (isempty(optarg))
+                                return usage_error(command, "invalid --entrypoint '': empty");
+                        a->entrypoint = strv_free(a->entrypoint);
+                        if (strv_extend(&a->entrypoint, optarg) < 0)
+                                return log_oom(), ZLCTL_EXIT_FAILURE;
+                        break;
                 default:
                         return getopt_failure(command, c, argv);
                 }
         }
-        if (!a->rootfs)
-                return usage_error(command, "missing --rootfs DIR");
+        if (!a->rootfs) {
+                if (optind >= argc)
+                        return usage_error(command, "missing IMAGE (or --rootfs DIR)");
+                a->image = argv[optind++];
+                /* A path here is most likely a command given without an image. */
+                r = image_ref_parse(a->image, &ref, &why);
+                if (r == -ENOMEM)
+                        return log_oom(), ZLCTL_EXIT_FAILURE;
+                if (r < 0)
+                        return usage_error(command,
+                                           "invalid IMAGE '%s': %s (missing --rootfs DIR?)",
+                                           a->image, why ?: "not an image reference");
+        } else if (a->pull || a->entrypoint)
+                return usage_error(command, "--pull and --entrypoint need an IMAGE, not --rootfs");
         if (a->rm && a->detach)
                 return usage_error(command, "--rm cannot be used with -d: nothing would remove "
                                             "the container once it exits");
@@ -664,8 +713,14 @@ static int append_create_options(sd_bus_message *m, const CreateArgs *a) {
         int r;
 
         r = sd_bus_message_open_container(m, 'a', "{sv}");
-        if (r >= 0)
+        if (r >= 0 && a->rootfs)
                 r = sd_bus_message_append(m, "{sv}", "rootfs", "s", a->rootfs);
+        if (r >= 0 && a->image)
+                r = sd_bus_message_append(m, "{sv}", "image", "s", a->image);
+        if (r >= 0 && a->pull)
+                r = sd_bus_message_append(m, "{sv}", "pull_policy", "s", a->pull);
+        if (r >= 0 && a->entrypoint)
+                r = append_option_strv(m, "entrypoint", a->entrypoint);
         if (r >= 0 && a->args)
                 r = append_option_strv(m, "args", a->args);
         if (r >= 0 && a->env)
@@ -729,7 +784,8 @@ static int create_container(sd_bus *bus, const CreateArgs *a, char **ret_id, cha
                 r = append_create_options(m, a);
         if (r < 0)
                 return log_error_errno(r, "Failed to build the CreateContainer call: %m");
-        r = sd_bus_call(bus, m, CALL_TIMEOUT_USEC, &error, &reply);
+        /* From an image the reply waits for a pull, which may take long. */
+        r = sd_bus_call(bus, m, a->image ? PULL_TIMEOUT_USEC : CALL_TIMEOUT_USEC, &error, &reply);
         if (r < 0)
                 return log_call_error(r, &error, "create the container");
         r = sd_bus_message_read(reply, "so", &i, &p);

@@ -21,6 +21,11 @@ static const Verb top_verbs[] = {
         { "container", verb_container, "Run and manage containers (run, ls, logs, exec ...)" },
         { "ps", verb_ps, "List the containers of deployed services" },
         { "network", verb_network, "Show the node's network and attached containers" },
+        { "image", verb_image, "Manage the node's images (ls, inspect, rm, tag, prune, import)" },
+        { "pull", verb_pull, "Pull an image into the node's store" },
+        { "push", verb_push, "Push an image of the node's store to its registry" },
+        { "login", verb_login, "Store credentials for a registry on the node" },
+        { "logout", verb_logout, "Forget the node's credentials for a registry" },
         {},
 };
 

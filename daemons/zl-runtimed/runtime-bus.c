@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* runtime-bus.c: the org.zlayer.Runtime1 vtables: arguments checked, manager calls, signals. */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -8,6 +10,7 @@
 #include "bus-error.h"
 #include "log.h"
 #include "runtime-bus.h"
+#include "runtime-images.h"
 #include "signal-util.h"
 #include "string-util.h"
 
@@ -112,10 +115,25 @@ static int method_simple(sd_bus_message *m, Runtime *rt, async_op_t op) {
 
 typedef enum OptionKind { OPT_S, OPT_AS, OPT_B, OPT_T, OPT_U, OPT_D, OPT_ASS } OptionKind;
 
+/* What CreateContainer reads: the container options, and how to get the image. */
+typedef struct CreateArgs {
+        ContainerOptions o;
+        char *pull_policy;
+        char **entrypoint;
+} CreateArgs;
+
+#define CREATE_ARGS_INIT ((CreateArgs){ .o = CONTAINER_OPTIONS_INIT })
+
+static void create_args_done(CreateArgs *a) {
+        container_options_done(&a->o);
+        a->pull_policy = mfree(a->pull_policy);
+        a->entrypoint = strv_free(a->entrypoint);
+}
+
 typedef struct CreateOption {
         const char *name;
         OptionKind kind;
-        size_t offset; /* in ContainerOptions; SIZE_MAX: accepted and ignored */
+        size_t offset; /* in CreateArgs; SIZE_MAX: accepted and ignored */
 } CreateOption;
 
 static const char *const option_signature[] = {
@@ -124,7 +142,7 @@ static const char *const option_signature[] = {
 };
 
 #define OPT(n, k, field)                                                                           \
-        { n, k, offsetof(ContainerOptions, field) }
+        { n, k, offsetof(CreateArgs, o.field) }
 static const CreateOption create_options[] = {
         OPT("rootfs", OPT_S, rootfs),
         OPT("bundle", OPT_S, bundle),
@@ -148,6 +166,8 @@ static const CreateOption create_options[] = {
         OPT("image", OPT_S, image),
         OPT("log_max_size", OPT_T, log_max_size),
         OPT("log_max_files", OPT_U, log_max_files),
+        { "pull_policy", OPT_S, offsetof(CreateArgs, pull_policy) },
+        { "entrypoint", OPT_AS, offsetof(CreateArgs, entrypoint) },
         { "traceparent", OPT_S, SIZE_MAX },
 };
 #undef OPT
@@ -172,7 +192,7 @@ static int read_string_dict(sd_bus_message *m, char ***ret) {
         return 0;
 }
 
-static int read_option_value(sd_bus_message *m, const CreateOption *o, ContainerOptions *opts) {
+static int read_option_value(sd_bus_message *m, const CreateOption *o, CreateArgs *opts) {
         void *field = o->offset == SIZE_MAX ? NULL : (uint8_t *) opts + o->offset;
         const char *s;
         int b, r;
@@ -223,7 +243,7 @@ static int read_option_value(sd_bus_message *m, const CreateOption *o, Container
 
 /* Reads the options a{sv}; replies InvalidArgument naming the option (returning 0) for an
  * unknown key or a value of the wrong type. */
-static int read_create_options(sd_bus_message *m, ContainerOptions *opts) {
+static int read_create_options(sd_bus_message *m, CreateArgs *opts) {
         int r;
 
         r = sd_bus_message_enter_container(m, 'a', "{sv}");
@@ -271,9 +291,29 @@ static int read_create_options(sd_bus_message *m, ContainerOptions *opts) {
         return r < 0 ? r : 1;
 }
 
+static int reply_created(sd_bus_message *m, Container *c) {
+        _cleanup_free_ char *path = NULL;
+        int r;
+
+        r = zl_bus_path_encode(RUNTIME_CONTAINER_PREFIX, c->id, &path);
+        if (r < 0)
+                return r;
+        return sd_bus_reply_method_return(m, "so", c->id, path);
+}
+
+/* A container from an image that had to be pulled first: userdata is the call (a reference). */
+static void on_created(int r, const char *error, Container *c, void *userdata) {
+        _cleanup_(bus_message_unrefp) sd_bus_message *m = userdata;
+        int k;
+
+        k = r < 0 ? reply_error(m, r, error) : reply_created(m, c);
+        if (k < 0)
+                log_debug_errno(k, "Failed to reply to CreateContainer(), ignoring: %m");
+}
+
 static int method_create_container(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        _cleanup_(container_options_done) ContainerOptions opts = CONTAINER_OPTIONS_INIT;
-        _cleanup_free_ char *msg = NULL, *path = NULL;
+        _cleanup_(create_args_done) CreateArgs args = CREATE_ARGS_INIT;
+        _cleanup_free_ char *msg = NULL;
         Runtime *rt = userdata;
         const char *name, *config_json;
         Container *c;
@@ -283,17 +323,37 @@ static int method_create_container(sd_bus_message *m, void *userdata, sd_bus_err
         r = sd_bus_message_read(m, "ss", &name, &config_json);
         if (r < 0)
                 return r;
-        r = read_create_options(m, &opts);
+        r = read_create_options(m, &args);
         if (r <= 0)
                 return r;
 
-        r = manager_create(rt->manager, name, config_json, &opts, &c, &msg);
+        /* "image" without a root or config: the image is the root, and says what runs. */
+        if (args.o.image && !args.o.rootfs && isempty(config_json)) {
+                Images *im = manager_get_images(rt->manager);
+
+                if (!im)
+                        return zl_bus_reply_errnof(m, EOPNOTSUPP, "images are not available");
+                r = images_create_container(im, name, &args.o, TAKE_PTR(args.entrypoint),
+                                            args.pull_policy, on_created, sd_bus_message_ref(m), &c,
+                                            &msg);
+                if (r != 0)
+                        sd_bus_message_unref(m);
+                if (r < 0)
+                        return reply_error(m, r, msg);
+                if (r == 0)
+                        return 1;
+                return reply_created(m, c);
+        }
+        if (args.pull_policy || args.entrypoint)
+                return zl_bus_reply_errnof(m, EINVAL,
+                                           "options: '%s' needs 'image' without 'rootfs' or "
+                                           "config_json",
+                                           args.pull_policy ? "pull_policy" : "entrypoint");
+
+        r = manager_create(rt->manager, name, config_json, &args.o, &c, &msg);
         if (r < 0)
                 return reply_error(m, r, msg);
-        r = zl_bus_path_encode(RUNTIME_CONTAINER_PREFIX, c->id, &path);
-        if (r < 0)
-                return r;
-        return sd_bus_reply_method_return(m, "so", c->id, path);
+        return reply_created(m, c);
 }
 
 static int method_start_container(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -852,6 +912,323 @@ static int method_get_stats(sd_bus_message *m, void *userdata, sd_bus_error *err
         return sd_bus_send(NULL, reply, NULL);
 }
 
+/* ---- images --------------------------------------------------------------------------- */
+
+static Images *images_or_reply(sd_bus_message *m, Runtime *rt, int *ret_r) {
+        Images *im = manager_get_images(rt->manager);
+
+        if (!im)
+                *ret_r = zl_bus_reply_errnof(m, EOPNOTSUPP, "images are not available");
+        return im;
+}
+
+static int job_path(ImageJob *j, char **ret) {
+        char id[32];
+
+        snprintf(id, sizeof id, "%" PRIu64, image_job_get_id(j));
+        return zl_bus_path_encode(RUNTIME_JOB_PREFIX, id, ret);
+}
+
+/* The options of PullImage and PushImage; replies InvalidArgument (returning 0) for a bad one.
+ * The strings point into m. */
+static int read_pull_options(sd_bus_message *m, ImagePullOptions *o) {
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+                const char *key, *contents, **target = NULL;
+                char type;
+
+                r = sd_bus_message_read(m, "s", &key);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_peek_type(m, &type, &contents);
+                if (r < 0)
+                        return r;
+                if (streq(key, "platform"))
+                        target = &o->platform;
+                else if (streq(key, "auth"))
+                        target = &o->auth;
+                else if (streq(key, "traceparent"))
+                        target = NULL;
+                else if (!streq(key, "insecure")) {
+                        r = zl_bus_reply_errnof(m, EINVAL,
+                                                "options: unknown option '%s' (known: platform, "
+                                                "insecure, auth)",
+                                                key);
+                        return r < 0 ? r : 0;
+                }
+                if (!streq(contents, streq(key, "insecure") ? "b" : "s")) {
+                        r = zl_bus_reply_errnof(m, EINVAL, "options: '%s' must be of type '%s'",
+                                                key, streq(key, "insecure") ? "b" : "s");
+                        return r < 0 ? r : 0;
+                }
+                if (streq(key, "insecure")) {
+                        int b;
+
+                        r = sd_bus_message_read(m, "v", "b", &b);
+                        o->insecure = b;
+                } else {
+                        const char *v;
+
+                        r = sd_bus_message_read(m, "v", "s", &v);
+                        if (r >= 0 && target)
+                                *target = v;
+                }
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_exit_container(m);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        r = sd_bus_message_exit_container(m);
+        return r < 0 ? r : 1;
+}
+
+typedef int (*image_job_start_t)(Images *im, const char *ref, const ImagePullOptions *o,
+                                 image_job_done_t done, void *userdata, ImageJob **ret_job,
+                                 char **ret_error);
+
+static int method_image_job(sd_bus_message *m, Runtime *rt, image_job_start_t start) {
+        _cleanup_free_ char *msg = NULL, *path = NULL;
+        ImagePullOptions o = {};
+        const char *ref;
+        ImageJob *j;
+        Images *im;
+        int r = 0;
+
+        im = images_or_reply(m, rt, &r);
+        if (!im)
+                return r;
+        r = sd_bus_message_read(m, "s", &ref);
+        if (r < 0)
+                return r;
+        r = read_pull_options(m, &o);
+        if (r <= 0)
+                return r;
+        r = start(im, ref, &o, NULL, NULL, &j, &msg);
+        if (r < 0)
+                return reply_error(m, r, msg);
+        r = job_path(j, &path);
+        if (r < 0)
+                return r;
+        return sd_bus_reply_method_return(m, "o", path);
+}
+
+static int method_pull_image(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        (void) error;
+        return method_image_job(m, userdata, images_pull);
+}
+
+static int method_push_image(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        (void) error;
+        return method_image_job(m, userdata, images_push);
+}
+
+/* Replies to a call waiting for a job (ImportImage, Job.Wait): userdata is the call. */
+static void on_job_done(int r, const char *error, const char *digest, void *userdata) {
+        _cleanup_(bus_message_unrefp) sd_bus_message *m = userdata;
+        int k;
+
+        if (r < 0)
+                k = reply_error(m, r, error);
+        else
+                k = sd_bus_reply_method_return(m, "s", strempty(digest));
+        if (k < 0)
+                log_debug_errno(k, "Failed to reply to %s(), ignoring: %m",
+                                sd_bus_message_get_member(m));
+}
+
+static int method_import_image(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_free_ char *msg = NULL;
+        Runtime *rt = userdata;
+        const char *path, *ref;
+        Images *im;
+        int r = 0;
+
+        (void) error;
+        im = images_or_reply(m, rt, &r);
+        if (!im)
+                return r;
+        r = sd_bus_message_read(m, "ss", &path, &ref);
+        if (r < 0)
+                return r;
+        r = images_import(im, path, ref, on_job_done, sd_bus_message_ref(m), NULL, &msg);
+        if (r < 0) {
+                sd_bus_message_unref(m);
+                return reply_error(m, r, msg);
+        }
+        return 1;
+}
+
+static int method_list_images(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_(bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_free_ unsigned *users = NULL;
+        Runtime *rt = userdata;
+        ImageInfo *list = NULL;
+        size_t n = 0;
+        Images *im;
+        int r = 0;
+
+        (void) error;
+        im = images_or_reply(m, rt, &r);
+        if (!im)
+                return r;
+        r = images_list(im, &list, &n, &users);
+        if (r < 0)
+                return zl_bus_reply_errnof(m, -r, "Failed to list the images: %s", strerror(-r));
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'a', "(ssssttu)");
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                r = sd_bus_message_append(reply, "(ssssttu)", list[i].repository,
+                                          strempty(list[i].tag), list[i].manifest_digest,
+                                          list[i].config_digest, (uint64_t) list[i].created,
+                                          (uint64_t) list[i].last_used, users[i]);
+        image_info_list_free(list, n);
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_inspect_image(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_free_ char *msg = NULL, *json = NULL;
+        Runtime *rt = userdata;
+        const char *ref;
+        Images *im;
+        int r = 0;
+
+        (void) error;
+        im = images_or_reply(m, rt, &r);
+        if (!im)
+                return r;
+        r = sd_bus_message_read(m, "s", &ref);
+        if (r < 0)
+                return r;
+        r = images_inspect(im, ref, &json, &msg);
+        if (r < 0)
+                return reply_error(m, r, msg);
+        return sd_bus_reply_method_return(m, "s", json);
+}
+
+static int method_remove_image(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_free_ char *msg = NULL;
+        Runtime *rt = userdata;
+        const char *ref;
+        Images *im;
+        int force, r = 0;
+
+        (void) error;
+        im = images_or_reply(m, rt, &r);
+        if (!im)
+                return r;
+        r = sd_bus_message_read(m, "sb", &ref, &force);
+        if (r < 0)
+                return r;
+        r = images_remove(im, ref, force, &msg);
+        if (r < 0)
+                return reply_error(m, r, msg);
+        return sd_bus_reply_method_return(m, NULL);
+}
+
+static int method_tag_image(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_free_ char *msg = NULL;
+        Runtime *rt = userdata;
+        const char *source, *target;
+        Images *im;
+        int r = 0;
+
+        (void) error;
+        im = images_or_reply(m, rt, &r);
+        if (!im)
+                return r;
+        r = sd_bus_message_read(m, "ss", &source, &target);
+        if (r < 0)
+                return r;
+        r = images_tag(im, source, target, &msg);
+        if (r < 0)
+                return reply_error(m, r, msg);
+        return sd_bus_reply_method_return(m, NULL);
+}
+
+static void on_pruned(int r, uint64_t freed, void *userdata) {
+        _cleanup_(bus_message_unrefp) sd_bus_message *m = userdata;
+        int k;
+
+        if (r < 0)
+                k = zl_bus_reply_errnof(m, -r, "Failed to prune the images: %s", strerror(-r));
+        else
+                k = sd_bus_reply_method_return(m, "t", freed);
+        if (k < 0)
+                log_debug_errno(k, "Failed to reply to PruneImages(), ignoring: %m");
+}
+
+static int method_prune_images(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Runtime *rt = userdata;
+        uint64_t freed = 0;
+        Images *im;
+        int r = 0;
+
+        (void) error;
+        im = images_or_reply(m, rt, &r);
+        if (!im)
+                return r;
+        r = images_prune(im, on_pruned, sd_bus_message_ref(m), &freed);
+        if (r != 0)
+                sd_bus_message_unref(m);
+        if (r < 0)
+                return zl_bus_reply_errnof(m, -r, "Failed to prune the images: %s", strerror(-r));
+        if (r == 0)
+                return 1;
+        return sd_bus_reply_method_return(m, "t", freed);
+}
+
+static int method_login(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_free_ char *msg = NULL;
+        Runtime *rt = userdata;
+        const char *registry, *user, *password;
+        Images *im;
+        int r = 0;
+
+        (void) error;
+        im = images_or_reply(m, rt, &r);
+        if (!im)
+                return r;
+        r = sd_bus_message_read(m, "sss", &registry, &user, &password);
+        if (r < 0)
+                return r;
+        r = images_login(im, registry, user, password, &msg);
+        if (r < 0)
+                return reply_error(m, r, msg);
+        return sd_bus_reply_method_return(m, NULL);
+}
+
+static int method_logout(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_free_ char *msg = NULL;
+        Runtime *rt = userdata;
+        const char *registry;
+        Images *im;
+        int r = 0;
+
+        (void) error;
+        im = images_or_reply(m, rt, &r);
+        if (!im)
+                return r;
+        r = sd_bus_message_read(m, "s", &registry);
+        if (r < 0)
+                return r;
+        r = images_logout(im, registry, &msg);
+        if (r < 0)
+                return reply_error(m, r, msg);
+        return sd_bus_reply_method_return(m, NULL);
+}
+
 static const sd_bus_vtable runtime_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_METHOD_WITH_ARGS("CreateContainer",
@@ -894,6 +1271,32 @@ static const sd_bus_vtable runtime_vtable[] = {
                 SD_BUS_RESULT("h", fd), method_open_logs, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetStats", SD_BUS_ARGS("s", id), SD_BUS_RESULT("a{sv}", stats),
                                 method_get_stats, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("PullImage", SD_BUS_ARGS("s", ref, "a{sv}", options),
+                                SD_BUS_RESULT("o", job), method_pull_image,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("PushImage", SD_BUS_ARGS("s", ref, "a{sv}", options),
+                                SD_BUS_RESULT("o", job), method_push_image,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ImportImage", SD_BUS_ARGS("s", path, "s", ref),
+                                SD_BUS_RESULT("s", digest), method_import_image,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ListImages", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(ssssttu)", images),
+                                method_list_images, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("InspectImage", SD_BUS_ARGS("s", ref), SD_BUS_RESULT("s", json),
+                                method_inspect_image, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("RemoveImage", SD_BUS_ARGS("s", ref, "b", force), SD_BUS_NO_RESULT,
+                                method_remove_image, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("TagImage", SD_BUS_ARGS("s", source, "s", target), SD_BUS_NO_RESULT,
+                                method_tag_image, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("PruneImages", SD_BUS_NO_ARGS, SD_BUS_RESULT("t", freed),
+                                method_prune_images, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Login", SD_BUS_ARGS("s", registry, "s", user, "s", password),
+                                SD_BUS_NO_RESULT, method_login, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Logout", SD_BUS_ARGS("s", registry), SD_BUS_NO_RESULT,
+                                method_logout, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_SIGNAL_WITH_ARGS("JobFinished",
+                                SD_BUS_ARGS("o", job, "s", kind, "s", ref, "s", digest, "s", error),
+                                0),
         SD_BUS_SIGNAL_WITH_ARGS("ContainerStateChanged",
                                 SD_BUS_ARGS("s", id, "s", state, "i", exit_code), 0),
         SD_BUS_SIGNAL_WITH_ARGS("ContainerOOM", SD_BUS_ARGS("s", id), 0),
@@ -1020,6 +1423,186 @@ const ZlBusObject runtime_container_bus_object = {
         .node_enumerator = container_enumerate,
 };
 
+/* ---- the per-job objects ---------------------------------------------------------------- */
+
+static int method_job_wait(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        ImageJob *j = userdata;
+        const char *msg = NULL, *digest = NULL;
+        int r, result = 0;
+
+        (void) error;
+        r = image_job_wait(j, on_job_done, sd_bus_message_ref(m), &result, &msg, &digest);
+        if (r != 0)
+                sd_bus_message_unref(m);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return 1;
+        if (result < 0)
+                return reply_error(m, result, msg);
+        return sd_bus_reply_method_return(m, "s", strempty(digest));
+}
+
+static int property_get_job_id(sd_bus *bus, const char *path, const char *interface,
+                               const char *property, sd_bus_message *reply, void *userdata,
+                               sd_bus_error *error) {
+        (void) bus, (void) path, (void) interface, (void) property, (void) error;
+        return sd_bus_message_append(reply, "t", image_job_get_id(userdata));
+}
+
+static int property_get_job_string(sd_bus *bus, const char *path, const char *interface,
+                                   const char *property, sd_bus_message *reply, void *userdata,
+                                   sd_bus_error *error) {
+        ImageJob *j = userdata;
+        const char *v;
+
+        (void) bus, (void) path, (void) interface, (void) error;
+        if (streq(property, "Kind"))
+                v = image_job_kind_to_string(image_job_get_kind(j));
+        else if (streq(property, "Ref"))
+                v = image_job_get_ref(j);
+        else if (streq(property, "State"))
+                v = image_job_get_state(j);
+        else if (streq(property, "Digest"))
+                v = image_job_get_digest(j);
+        else
+                v = image_job_get_error(j);
+        return sd_bus_message_append(reply, "s", strempty(v));
+}
+
+static const sd_bus_vtable job_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_PROPERTY("Id", "t", property_get_job_id, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Kind", "s", property_get_job_string, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Ref", "s", property_get_job_string, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("State", "s", property_get_job_string, 0,
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Digest", "s", property_get_job_string, 0,
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Error", "s", property_get_job_string, 0,
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_METHOD_WITH_ARGS("Wait", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", digest), method_job_wait,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_SIGNAL_WITH_ARGS("LayerProgress", SD_BUS_ARGS("s", digest, "t", done, "t", total),
+                                0),
+        SD_BUS_VTABLE_END,
+};
+
+static int job_find(sd_bus *bus, const char *path, const char *interface, void *userdata,
+                    void **ret_found, sd_bus_error *error) {
+        _cleanup_free_ char *id = NULL;
+        Runtime *rt = userdata;
+        Images *im;
+        char *end = NULL;
+        uint64_t n;
+        ImageJob *j;
+        int r;
+
+        (void) bus, (void) interface, (void) error;
+        if (!rt || !(im = manager_get_images(rt->manager)))
+                return 0;
+        r = zl_bus_path_decode(path, RUNTIME_JOB_PREFIX, &id);
+        if (r <= 0)
+                return r;
+        errno = 0;
+        n = strtoull(id, &end, 10);
+        if (errno != 0 || !end || *end || isempty(id))
+                return 0;
+        j = images_get_job(im, n);
+        if (!j)
+                return 0;
+        *ret_found = j;
+        return 1;
+}
+
+static int job_enumerate(sd_bus *bus, const char *prefix, void *userdata, char ***ret_nodes,
+                         sd_bus_error *error) {
+        _cleanup_strv_free_ char **l = NULL;
+        Runtime *rt = userdata;
+        Images *im = rt ? manager_get_images(rt->manager) : NULL;
+
+        (void) bus, (void) prefix, (void) error;
+        for (size_t i = 0; im && i < images_get_n_jobs(im); i++) {
+                char *p = NULL;
+                int r = job_path(images_get_job_at(im, i), &p);
+                if (r < 0)
+                        return r;
+                if (strv_consume(&l, p) < 0)
+                        return -ENOMEM;
+        }
+        *ret_nodes = TAKE_PTR(l);
+        return 0;
+}
+
+const ZlBusObject runtime_job_bus_object = {
+        .path = RUNTIME_JOB_PREFIX,
+        .interface = RUNTIME_JOB_INTERFACE,
+        .vtable = job_vtable,
+        .fallback = true,
+        .find = job_find,
+        .node_enumerator = job_enumerate,
+};
+
+static void on_job_progress(Images *im, ImageJob *j, const char *digest, uint64_t done,
+                            uint64_t total, void *userdata) {
+        _cleanup_free_ char *path = NULL;
+        Runtime *rt = userdata;
+        sd_bus *bus = zl_daemon_get_bus(rt->daemon);
+        int r;
+
+        (void) im;
+        if (!bus)
+                return;
+        r = job_path(j, &path);
+        if (r >= 0)
+                r = sd_bus_emit_signal(bus, path, RUNTIME_JOB_INTERFACE, "LayerProgress", "stt",
+                                       digest, done, total);
+        if (r < 0)
+                log_debug_errno(r, "Failed to emit LayerProgress, ignoring: %m");
+}
+
+static void on_job_state(Images *im, ImageJob *j, void *userdata) {
+        _cleanup_free_ char *path = NULL;
+        Runtime *rt = userdata;
+        sd_bus *bus = zl_daemon_get_bus(rt->daemon);
+        int r;
+
+        (void) im;
+        if (!bus)
+                return;
+        r = job_path(j, &path);
+        if (r >= 0)
+                r = sd_bus_emit_properties_changed(bus, path, RUNTIME_JOB_INTERFACE, "State",
+                                                   "Digest", "Error", NULL);
+        if (r < 0)
+                log_debug_errno(r, "Failed to emit PropertiesChanged, ignoring: %m");
+}
+
+static void on_job_finished(Images *im, ImageJob *j, void *userdata) {
+        _cleanup_free_ char *path = NULL;
+        Runtime *rt = userdata;
+        sd_bus *bus = zl_daemon_get_bus(rt->daemon);
+        int r;
+
+        (void) im;
+        if (!bus)
+                return;
+        r = job_path(j, &path);
+        if (r >= 0)
+                r = sd_bus_emit_signal(
+                        bus, RUNTIME_OBJECT_PATH, RUNTIME_INTERFACE, "JobFinished", "ossss", path,
+                        image_job_kind_to_string(image_job_get_kind(j)), image_job_get_ref(j),
+                        strempty(image_job_get_digest(j)), strempty(image_job_get_error(j)));
+        if (r < 0)
+                log_debug_errno(r, "Failed to emit JobFinished, ignoring: %m");
+}
+
+const ImagesCallbacks runtime_images_bus_callbacks = {
+        .job_progress = on_job_progress,
+        .job_state = on_job_state,
+        .job_finished = on_job_finished,
+};
+
 /* ---- signals ---------------------------------------------------------------------------- */
 
 static void emit_state(Runtime *rt, Container *c, const char *state) {
@@ -1055,8 +1638,8 @@ static void on_changed(Manager *m, Container *c, bool state_changed, void *userd
 }
 
 static void on_removed(Manager *m, Container *c, void *userdata) {
-        (void) m;
         emit_state(userdata, c, "removed");
+        images_container_removed(manager_get_images(m), c);
 }
 
 static void on_oom(Manager *m, Container *c, void *userdata) {

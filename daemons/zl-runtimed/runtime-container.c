@@ -18,6 +18,7 @@
 #include "oci-config.h"
 #include "path-util.h"
 #include "runtime-container.h"
+#include "runtime-internal.h"
 #include "seccomp-filter.h"
 #include "signal-util.h"
 #include "string-util.h"
@@ -597,8 +598,9 @@ static int config_check(const char *text, char **error) {
         return 0;
 }
 
-int container_config_build(const char *config_json, const ContainerOptions *o, ContainerConfig *ret,
-                           char **ret_error) {
+/* user (may be NULL) is resolved in user_root, or in the root file system when that is NULL. */
+static int config_build(const char *config_json, const ContainerOptions *o, const char *user,
+                        const char *user_root, ContainerConfig *ret, char **ret_error) {
         _cleanup_(json_decrefp) json_t *config = NULL;
         _cleanup_free_ char *error = NULL, *root_path = NULL, *text = NULL;
         json_t *root_obj, *process, *linux_;
@@ -676,8 +678,8 @@ int container_config_build(const char *config_json, const ContainerOptions *o, C
                         goto finish;
                 }
         }
-        if (o->user) {
-                r = apply_user(process, root_path, o->user, &error);
+        if (user) {
+                r = apply_user(process, user_root ?: root_path, user, &error);
                 if (r < 0)
                         goto finish;
         }
@@ -731,6 +733,91 @@ int container_config_build(const char *config_json, const ContainerOptions *o, C
                 .default_seccomp = default_seccomp,
                 .stop_signal = stop_signal,
         };
+        return 0;
+
+finish:
+        if (ret_error)
+                *ret_error = TAKE_PTR(error);
+        return r;
+}
+
+int container_config_build(const char *config_json, const ContainerOptions *o, ContainerConfig *ret,
+                           char **ret_error) {
+        return config_build(config_json, o, o->user, NULL, ret, ret_error);
+}
+
+static int strv_extend_all(char ***l, char *const *more) {
+        for (size_t i = 0; more && more[i]; i++)
+                if (strv_extend(l, more[i]) < 0)
+                        return -ENOMEM;
+        return 0;
+}
+
+int container_config_build_image(const ContainerImage *img, const char *root_path,
+                                 const char *user_root, const ContainerOptions *o,
+                                 ContainerConfig *ret, char **ret_error) {
+        _cleanup_(container_config_done) ContainerConfig config = {};
+        _cleanup_strv_free_ char **args = NULL, **env = NULL;
+        _cleanup_free_ char *error = NULL;
+        ContainerOptions effective;
+        const char *user;
+        int stop_signal = -1, r;
+
+        assert(img);
+        assert(root_path);
+        assert(o);
+        assert(ret);
+
+        /* Docker: an entrypoint given at creation replaces the image's and drops its Cmd. */
+        if (img->entrypoint_override)
+                r = strv_extend_all(&args, img->entrypoint_override);
+        else
+                r = strv_extend_all(&args, img->entrypoint);
+        if (r >= 0)
+                r = strv_extend_all(&args, o->args ?: (img->entrypoint_override ? NULL : img->cmd));
+        if (r >= 0)
+                r = strv_extend_all(&env, img->env);
+        if (r >= 0)
+                r = strv_extend_all(&env, o->env);
+        if (r < 0)
+                return r;
+        if (!args || isempty(args[0])) {
+                r = fail(&error, -EINVAL,
+                         "args: image '%s' has neither Entrypoint nor Cmd: give 'args' or "
+                         "'entrypoint'",
+                         img->ref);
+                goto finish;
+        }
+        if (!isempty(img->stop_signal)) {
+                stop_signal = signal_from_string(img->stop_signal);
+                if (stop_signal < 0) {
+                        r = fail(&error, -EBADMSG,
+                                 "image '%s': config.StopSignal: '%s' is not a signal", img->ref,
+                                 img->stop_signal);
+                        goto finish;
+                }
+        }
+
+        effective = *o;
+        effective.rootfs = (char *) root_path;
+        effective.bundle = NULL;
+        effective.args = args;
+        effective.env = env;
+        if (!o->cwd && !isempty(img->working_dir))
+                effective.cwd = (char *) img->working_dir;
+        user = o->user ?: (!isempty(img->user) ? img->user : NULL);
+        if (user && !user_root) {
+                r = fail(&error, -EBADMSG, "user: image '%s' has no /etc/passwd to resolve '%s' in",
+                         img->ref, user);
+                goto finish;
+        }
+        r = config_build(NULL, &effective, user, user_root, &config, &error);
+        if (r < 0)
+                goto finish;
+        if (stop_signal > 0)
+                config.stop_signal = stop_signal;
+        *ret = config;
+        config = (ContainerConfig){};
         return 0;
 
 finish:

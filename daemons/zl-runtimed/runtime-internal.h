@@ -33,6 +33,7 @@ static inline void closedirp(DIR **d) {
 }
 
 typedef struct ExecOp ExecOp;
+typedef struct Images Images;
 
 struct Manager {
         sd_event *event;
@@ -48,6 +49,8 @@ struct Manager {
         size_t n_containers;
 
         ExecOp *execs;
+        /* The image side (runtime-images.c, only in zl-runtimed): set and freed by its owner. */
+        Images *images;
 
         uint64_t created_total;
         uint64_t removed_total;
@@ -67,3 +70,30 @@ char *runtime_format_rfc3339(usec_t t, char buf[static 64]);
 
 /* runtime-exec.c */
 void manager_exec_free_all(Manager *m);
+
+/* What a container made from an image runs: the image's layers and the parts of its config that
+ * decide the process, as the image store gives them. */
+typedef struct ContainerImage {
+        const char *ref; /* the normalized reference: the container's Image */
+        const char *digest; /* the manifest digest, recorded in the container's options */
+        char *const *lowers; /* overlay lowerdirs, top layer first */
+        char *const *entrypoint, *const *cmd, *const *env; /* NULL: unset */
+        const char *working_dir, *user, *stop_signal; /* NULL or "": unset */
+        char *const *exposed_ports; /* "80/tcp" */
+        char *const *entrypoint_override; /* the "entrypoint" option; NULL: unset */
+} ContainerImage;
+
+/* runtime-container.c: the config for a container from an image with Docker's semantics:
+ * entrypoint_override (which drops the image's Cmd) or Entrypoint, then args or Cmd; the image's
+ * Env under the "env" option; WorkingDir unless "cwd"; User unless "user", resolved in
+ * user_root's /etc/passwd and /etc/group (NULL: the user is not resolved, root); StopSignal.
+ * root_path is the (existing, empty) mount point of the overlay. */
+int container_config_build_image(const ContainerImage *img, const char *root_path,
+                                 const char *user_root, const ContainerOptions *o,
+                                 ContainerConfig *ret, char **ret_error);
+
+/* runtime-manager.c: CreateContainer for an image already in the store. The root is an overlay
+ * of img->lowers with an upper and work directory in the container's directory, mounted by the
+ * engine inside the container. Errors as manager_create(). */
+int manager_create_image(Manager *m, const char *name, const ContainerOptions *o,
+                         const ContainerImage *img, Container **ret, char **ret_error);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -665,10 +666,77 @@ static bool error_is_config(int r) {
                       -ELOOP, -ENAMETOOLONG, -EPERM);
 }
 
-int manager_create(Manager *m, const char *name, const char *config_json, const ContainerOptions *o,
-                   Container **ret, char **ret_error) {
+/* The file rel ("etc/passwd") as the overlay of lowers (top first) shows it: the path of the
+ * topmost copy, -ENOENT when absent, whited out, or hidden by an opaque directory above. */
+static int layers_find(char *const *lowers, const char *dir, const char *file, char **ret) {
+        for (size_t i = 0; lowers && lowers[i]; i++) {
+                _cleanup_free_ char *d = path_join(lowers[i], dir), *p = path_join(d, file);
+                char opaque[2] = {};
+                struct stat st;
+
+                if (!d || !p)
+                        return -ENOMEM;
+                if (lstat(p, &st) >= 0) {
+                        if (!S_ISREG(st.st_mode))
+                                return -ENOENT; /* a whiteout (0:0 device) or not a file */
+                        *ret = TAKE_PTR(p);
+                        return 0;
+                }
+                if (lstat(d, &st) >= 0) {
+                        if (!S_ISDIR(st.st_mode))
+                                return -ENOENT;
+                        if (lgetxattr(d, "trusted.overlay.opaque", opaque, 1) == 1 &&
+                            opaque[0] == 'y')
+                                return -ENOENT;
+                }
+        }
+        return -ENOENT;
+}
+
+/* A directory with the image's /etc/passwd and /etc/group as the merged layers show them, to
+ * resolve the user in without mounting anything. */
+static int image_user_root(char *const *lowers, const char *dir, char **ret) {
+        _cleanup_free_ char *root = path_join(dir, "userdb"), *etc = NULL;
+        int r;
+
+        if (!root)
+                return -ENOMEM;
+        etc = path_join(root, "etc");
+        if (!etc)
+                return -ENOMEM;
+        r = mkdir_p(etc, 0700);
+        if (r < 0)
+                return r;
+        static const char *const files[] = { "passwd", "group" };
+        for (size_t i = 0; i < ELEMENTSOF(files); i++) {
+                const char *file = files[i];
+                _cleanup_free_ char *src = NULL, *data = NULL, *dst = path_join(etc, file);
+                size_t size;
+
+                if (!dst)
+                        return -ENOMEM;
+                r = layers_find(lowers, "etc", file, &src);
+                if (r == -ENOENT)
+                        continue;
+                if (r < 0)
+                        return r;
+                r = read_full_file(src, 16 * 1024 * 1024, &data, &size);
+                if (r < 0)
+                        return r;
+                r = write_file_atomic_full(dst, data, size, 0600, WRITE_FILE_NO_SYNC);
+                if (r < 0)
+                        return r;
+        }
+        *ret = TAKE_PTR(root);
+        return 0;
+}
+
+static int create_common(Manager *m, const char *name, const char *config_json,
+                         const ContainerOptions *o, const ContainerImage *img, Container **ret,
+                         char **ret_error) {
         _cleanup_(container_config_done) ContainerConfig config = {};
         _cleanup_free_ char *error = NULL, *dir = NULL, *cgroup = NULL, *gen_name = NULL;
+        _cleanup_free_ char *upper = NULL, *work = NULL;
         _cleanup_(json_decrefp) json_t *options = NULL, *cj = NULL, *spec_json = NULL;
         char id[CONTAINER_ID_LENGTH + 1];
         Container *c = NULL;
@@ -722,12 +790,8 @@ int manager_create(Manager *m, const char *name, const char *config_json, const 
         ContainerOptions effective = *o;
         if (isempty(config_json) && !effective.hostname)
                 effective.hostname = (char *) name;
-        r = container_config_build(config_json, &effective, &config, &error);
-        if (r < 0)
-                goto fail;
-        r = container_options_to_json(o, &options);
-        if (r < 0)
-                goto fail;
+        if (img)
+                effective.image = (char *) img->ref;
 
         dir = path_join(m->containers_dir, id);
         r = runtime_cgroup_path(id, &cgroup);
@@ -735,9 +799,54 @@ int manager_create(Manager *m, const char *name, const char *config_json, const 
                 r = -ENOMEM;
                 goto fail;
         }
+        if (!img) {
+                r = container_config_build(config_json, &effective, &config, &error);
+                if (r < 0)
+                        goto fail;
+        }
+        r = container_options_to_json(&effective, &options);
+        if (r < 0)
+                goto fail;
         if (mkdir(dir, 0700) < 0) {
                 r = -errno;
                 goto fail;
+        }
+        if (img) {
+                /* The overlay's mount point, upper and work directories live with the container
+                 * and go with it: nothing of the image is copied. */
+                _cleanup_free_ char *root = path_join(dir, "rootfs"), *user_root = NULL;
+                _cleanup_(json_decrefp) json_t *ports = json_array();
+
+                upper = path_join(dir, "upper");
+                work = path_join(dir, "work");
+                if (!root || !upper || !work || !ports) {
+                        r = -ENOMEM;
+                        goto fail_dir;
+                }
+                if (mkdir(root, 0755) < 0 || mkdir(upper, 0755) < 0 || mkdir(work, 0700) < 0) {
+                        r = -errno;
+                        goto fail_dir;
+                }
+                if (o->user || !isempty(img->user)) {
+                        r = image_user_root(img->lowers, dir, &user_root);
+                        if (r < 0)
+                                goto fail_dir;
+                }
+                r = container_config_build_image(img, root, user_root, &effective, &config, &error);
+                if (user_root)
+                        (void) runtime_rm_rf(user_root);
+                if (r < 0)
+                        goto fail_dir;
+                for (size_t i = 0; img->exposed_ports && img->exposed_ports[i]; i++)
+                        if (json_array_append_new(ports, json_string(img->exposed_ports[i])) < 0) {
+                                r = -ENOMEM;
+                                goto fail_dir;
+                        }
+                if (json_object_set_new(options, "image_digest", json_string(img->digest)) < 0 ||
+                    json_object_set(options, "exposed_ports", ports) < 0) {
+                        r = -ENOMEM;
+                        goto fail_dir;
+                }
         }
 
         c = new0(Container, 1);
@@ -747,7 +856,7 @@ int manager_create(Manager *m, const char *name, const char *config_json, const 
         }
         c->id = strdup(id);
         c->name = strdup(name);
-        c->image = o->image ? strdup(o->image) : NULL;
+        c->image = effective.image ? strdup(effective.image) : NULL;
         c->dir = strdup(dir);
         c->rootfs = strdup(config.root_path);
         c->bundle = o->bundle ? strdup(o->bundle) : NULL;
@@ -757,7 +866,7 @@ int manager_create(Manager *m, const char *name, const char *config_json, const 
         c->state = CONTAINER_CREATED;
         c->exit_code = -1;
         c->manager = m;
-        if (!c->id || !c->name || (o->image && !c->image) || !c->dir || !c->rootfs ||
+        if (!c->id || !c->name || (effective.image && !c->image) || !c->dir || !c->rootfs ||
             (o->bundle && !c->bundle)) {
                 r = -ENOMEM;
                 goto fail_dir;
@@ -791,6 +900,9 @@ int manager_create(Manager *m, const char *name, const char *config_json, const 
                                          : 0,
                 .log_journal = true,
                 .stop_signal = config.stop_signal,
+                .lowers = img ? (char **) img->lowers : NULL,
+                .upper = upper,
+                .work = work,
         };
         r = monitor_spec_to_json(&spec, &spec_json);
         if (r >= 0)
@@ -840,6 +952,20 @@ fail:
         if (ret_error)
                 *ret_error = TAKE_PTR(error);
         return r;
+}
+
+int manager_create(Manager *m, const char *name, const char *config_json, const ContainerOptions *o,
+                   Container **ret, char **ret_error) {
+        return create_common(m, name, config_json, o, NULL, ret, ret_error);
+}
+
+int manager_create_image(Manager *m, const char *name, const ContainerOptions *o,
+                         const ContainerImage *img, Container **ret, char **ret_error) {
+        assert(img);
+        assert(img->ref);
+        assert(img->digest);
+        assert(img->lowers && img->lowers[0]);
+        return create_common(m, name, NULL, o, img, ret, ret_error);
 }
 
 static int busy(Container *c, const char *what, char **ret_error) {
@@ -978,6 +1104,16 @@ int container_inspect(Container *c, char **ret_json) {
                       c->error, "signal", c->signal);
         if (!j)
                 return -ENOMEM;
+        /* What came from the image: its manifest digest and the ports it declares. */
+        if (json_object_get(c->options, "image_digest")) {
+                json_t *ports = json_object_get(c->options, "exposed_ports");
+
+                if (json_object_set(j, "image_digest",
+                                    json_object_get(c->options, "image_digest")) < 0 ||
+                    json_object_set_new(j, "exposed_ports",
+                                        ports ? json_incref(ports) : json_array()) < 0)
+                        return -ENOMEM;
+        }
         s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         if (!s)
                 return -ENOMEM;

@@ -2,13 +2,16 @@
 /* zl-runtimed.c: main of the runtime daemon, org.zlayer.Runtime1; only its descriptor. */
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "daemon.h"
 #include "log.h"
 #include "runtime-bus.h"
+#include "runtime-images.h"
 
 static int runtime_init(ZlDaemon *d, void **ret_userdata) {
         _cleanup_free_ Runtime *rt = NULL;
+        Images *images = NULL;
         sigset_t mask;
         int r;
 
@@ -33,6 +36,13 @@ static int runtime_init(ZlDaemon *d, void **ret_userdata) {
                 return log_error_errno(r, "Failed to load the containers: %m");
         }
         log_info("%zu container(s) known.", manager_get_n_containers(rt->manager));
+        /* After the containers: the store keeps what they use and forgets what they used. */
+        r = images_new(rt->manager, zl_daemon_get_state_dir(d), &runtime_images_bus_callbacks, rt,
+                       &images);
+        if (r < 0) {
+                manager_free(rt->manager);
+                return log_error_errno(r, "Failed to open the image store: %m");
+        }
         *ret_userdata = TAKE_PTR(rt);
         return 0;
 }
@@ -43,7 +53,8 @@ static void runtime_done(ZlDaemon *d, void *userdata) {
         (void) d;
         if (!rt)
                 return;
-        /* The containers keep running under their monitors. */
+        /* The containers keep running under their monitors; pulls do not outlive us. */
+        images_free(manager_get_images(rt->manager));
         manager_free(rt->manager);
         free(rt);
 }
@@ -62,6 +73,7 @@ static int runtime_counters(ZlDaemon *d, void *userdata, ZlCounterSet *set) {
 static const ZlBusObject *const runtime_objects[] = {
         &runtime_bus_object,
         &runtime_container_bus_object,
+        &runtime_job_bus_object,
         NULL,
 };
 
@@ -74,5 +86,8 @@ static const ZlDaemonDescriptor descriptor = {
 };
 
 int main(int argc, char *argv[]) {
+        /* A pull, push or import started by the daemon: a process of its own (runtime-images.c). */
+        if (argc == 2 && strcmp(argv[1], IMAGE_JOB_ARG) == 0)
+                return images_job_main();
         return zl_daemon_main(&descriptor, argc, argv);
 }

@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* proxy-internal.h: what proxy.c (control side) and proxy-worker.c (data path) share. */
+#pragma once
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "proxy.h"
+
+/* Counters shared by the workers, kept by route name for the proxy's lifetime. */
+struct RouteStats {
+        RouteStats *next;
+        char *name;
+        _Atomic uint64_t requests, errors, bytes_in, bytes_out;
+        _Atomic uint64_t latency[PROXY_LATENCY_BUCKETS];
+};
+
+/* Health of a backend address, shared by every route and worker that uses it. */
+struct BackendHealth {
+        BackendHealth *next;
+        RouteAddress address;
+        unsigned id; /* dense, indexes the workers' idle connection pools */
+        _Atomic int active;
+        _Atomic unsigned failures;
+        _Atomic uint64_t ejected_until; /* CLOCK_MONOTONIC usec */
+};
+
+/* One listening address: a socket per worker (SO_REUSEPORT spreads connections over them). A
+ * table's attachment holds references; the last one closes the sockets. */
+typedef struct ProxyListenSocket {
+        _Atomic unsigned n_ref;
+        RouteAddress address;
+        ProxyProtocol protocol;
+        unsigned n_fds;
+        int *fds;
+        struct EvTag *tags; /* one per worker, for epoll */
+} ProxyListenSocket;
+
+/* A table's attachment: socket i serves table listener i. Its sockets stay open while the set
+ * has users: the control side while the table is current, and each worker while it serves it.
+ * Connections keep their table (for the routes) but not its listeners: a replaced listener
+ * closes as soon as every worker has moved on, even if old connections live on. */
+typedef struct ProxyListenSet {
+        atomic_uint n_users;
+        size_t n;
+        ProxyListenSocket **sockets;
+} ProxyListenSet;
+
+/* Becomes a user; false when the set has none left (its sockets are closed). */
+bool proxy_listen_set_use(ProxyListenSet *set);
+void proxy_listen_set_release(ProxyListenSet *set);
+
+typedef enum EvKind {
+        EV_WAKE,
+        EV_LISTEN,
+        EV_CLIENT,
+        EV_UPSTREAM,
+} EvKind;
+
+typedef struct EvTag {
+        EvKind kind;
+        void *object;
+} EvTag;
+
+typedef struct Worker Worker;
+
+struct Proxy {
+        ProxyConfig config;
+        RoutePublisher publisher;
+        pthread_mutex_t registry_lock; /* stats and backends lists: set_routes vs getters */
+        RouteStats *stats;
+        BackendHealth *backends;
+        unsigned n_backend_ids;
+
+        Worker **workers;
+        unsigned n_workers;
+        bool running;
+        atomic_bool stopping;
+};
+
+int worker_new(Proxy *p, unsigned index, Worker **ret);
+Worker *worker_free(Worker *w);
+int worker_start(Worker *w);
+/* Wakes the worker (new table, or stop). */
+void worker_wake(Worker *w);
+void worker_join(Worker *w);
+
+void proxy_listen_socket_unref(ProxyListenSocket *s);
+
+uint64_t proxy_now_usec(void);

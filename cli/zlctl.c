@@ -21,6 +21,7 @@ static const Verb top_verbs[] = {
         { "container", verb_container, "Run and manage containers (run, ls, logs, exec ...)" },
         { "ps", verb_ps, "List the containers of deployed services" },
         { "network", verb_network, "Show the node's network and attached containers" },
+        { "proxy", verb_proxy, "Show and set the node proxy's routes (routes, backends, stats)" },
         { "image", verb_image, "Manage the node's images (ls, inspect, rm, tag, prune, import)" },
         { "pull", verb_pull, "Pull an image into the node's store" },
         { "push", verb_push, "Push an image of the node's store to its registry" },

@@ -35,6 +35,7 @@ int verb_local(int argc, char *argv[]);
 int verb_container(int argc, char *argv[]);
 int verb_ps(int argc, char *argv[]);
 int verb_network(int argc, char *argv[]);
+int verb_proxy(int argc, char *argv[]);
 int verb_image(int argc, char *argv[]);
 int verb_pull(int argc, char *argv[]);
 int verb_push(int argc, char *argv[]);

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "access-log.h"
 #include "proxy.h"
 
 /* Counters shared by the workers, kept by route name for the proxy's lifetime. */
@@ -23,6 +24,9 @@ struct BackendHealth {
         _Atomic int active;
         _Atomic unsigned failures;
         _Atomic uint64_t ejected_until; /* CLOCK_MONOTONIC usec */
+        /* The active health check (health-check.c, on the control thread) found it down; the
+         * workers skip it like an ejected one. */
+        _Atomic bool down;
 };
 
 /* One listening address: a socket per worker (SO_REUSEPORT spreads connections over them). A
@@ -72,8 +76,14 @@ struct Proxy {
         BackendHealth *backends;
         unsigned n_backend_ids;
 
+        /* Where workers hand finished requests (access-log.h); NULL: no access log. Set before
+         * proxy_run(). */
+        struct AccessLog *access_log;
+
         Worker **workers;
         unsigned n_workers;
+        struct ProxyUdp *udp; /* udp routes, on threads of their own (proxy-udp.c) */
+        struct ProxyTls *tls; /* certificates and the SSL_CTX of https listeners */
         bool running;
         atomic_bool stopping;
 };

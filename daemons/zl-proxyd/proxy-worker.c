@@ -13,8 +13,10 @@
 #include <sys/socket.h>
 
 #include "http1.h"
+#include "proxy-h2.h"
 #include "proxy-internal.h"
 #include "proxy-pool.h"
+#include "proxy-tls.h"
 
 #define BUF_SIZE (64U * 1024U)
 #define PIPE_SIZE (64U * 1024U)
@@ -29,6 +31,8 @@ typedef enum ConnState {
         CONN_PROXY, /* request sent or being sent, response being read and relayed */
         CONN_RELAY, /* bytes both ways: a tcp route or an upgraded connection */
         CONN_CLOSING, /* flushing a final answer, then closing */
+        CONN_HANDSHAKE, /* https: the TLS handshake */
+        CONN_H2, /* HTTP/2: frames both ways, each stream a child Conn (see proxy-h2.h) */
 } ConnState;
 
 typedef struct Conn Conn;
@@ -90,6 +94,20 @@ struct Conn {
 
         RelayDir c2u, u2c;
         uint64_t bytes_in, bytes_out;
+
+        /* TLS: the client side reads and writes through ssl (conn_fill, conn_flush); what a
+         * stalled read or write waits for becomes epoll interest. */
+        SSL *ssl;
+        ProxyTlsWant tls_read_want, tls_write_want;
+        bool secure; /* came over TLS: X-Forwarded-Proto https, HSTS */
+        bool maybe_h2c; /* a new plain connection: the HTTP/2 preface is still possible */
+        /* HTTP/2: a client connection has h2; each of its streams is a child Conn without a
+         * socket, with stream set, whose cin and cout carry HTTP/1.1 for the stream. */
+        ProxyH2 *h2;
+        ProxyH2Stream *stream;
+        /* On the worker's list of connections to run after the current events. */
+        bool in_ready;
+        Conn *ready_prev, *ready_next;
 };
 
 typedef struct IdlePool {
@@ -117,6 +135,10 @@ struct Worker {
          * so they are recycled only after it (their tags' objects are NULL meanwhile). */
         Conn *dead_conns;
         Upstream *dead_upstreams;
+        /* Connections with work that no epoll event announces: TLS bytes decrypted ahead, HTTP/2
+         * streams and sessions kicked by one another. Run after each batch, in order. */
+        Conn *ready_head, *ready_tail;
+        unsigned n_ready;
         IdlePool *idle;
         unsigned n_idle;
         uint64_t now;
@@ -150,7 +172,8 @@ static int ev_add(Worker *w, int fd, uint32_t events, EvTag *tag) {
 /* ---- backends ---------------------------------------------------------------------------- */
 
 static bool backend_usable(const BackendHealth *b, uint64_t now) {
-        return atomic_load_explicit(&b->ejected_until, memory_order_relaxed) <= now;
+        return !atomic_load_explicit(&b->down, memory_order_relaxed) &&
+               atomic_load_explicit(&b->ejected_until, memory_order_relaxed) <= now;
 }
 
 static bool backend_tried(const Conn *c, const BackendHealth *b) {
@@ -329,6 +352,11 @@ static void conn_free(Conn *c);
 static void conn_update(Conn *c);
 static void conn_process(Conn *c);
 static void conn_start_backend(Conn *c);
+static void conn_start_h2(Conn *c);
+static void conn_h2_process(Conn *c);
+static void conn_stream_output(Conn *c);
+static void conn_handshake(Conn *c);
+static void on_client(Conn *c, uint32_t events);
 
 static ProxyBuf *buf_ensure(Worker *w, ProxyBuf **b) {
         if (!*b)
@@ -349,19 +377,73 @@ static void stats_add(RouteStats *s, _Atomic uint64_t *field, uint64_t v) {
 static void conn_account(Conn *c, bool error) {
         RouteStats *s = c->route ? c->route->stats : NULL;
         uint64_t lat = c->worker->now - c->started;
+        AccessLog *log = c->worker->proxy->access_log;
+        /* Bytes of this answer still queued for the client are counted now, and taken off the
+         * counter in advance, so they do not count for the next request when they go out. */
+        uint64_t queued = c->tcp || c->stream ? 0 : proxy_buf_len(c->cout);
         size_t bucket = 0;
 
-        if (!s || c->accounted)
+        if (c->accounted)
                 return;
+        /* The access log gets a copy of what the request left behind: the head we sent the
+         * backend (path, traceparent) while uout still holds it, else the parsed target while
+         * it still lies in cin; our own answers start cout, a backend's status is its parser's. */
+        if (log && (s || !c->tcp) && access_log_sample(log, rng_next(c->worker))) {
+                AccessLogEntry *e = access_log_reserve(log, c->worker->index);
+                struct timespec ts;
+
+                if (e) {
+                        const char *method = c->tcp ? "-" : http_method_str(c->req.method);
+
+                        clock_gettime(CLOCK_REALTIME, &ts);
+                        *e = (AccessLogEntry){
+                                .realtime_usec = (uint64_t) ts.tv_sec * 1000000U +
+                                                 (uint64_t) ts.tv_nsec / 1000U,
+                                .duration_usec = c->started ? lat : 0,
+                                .bytes_in = c->bytes_in,
+                                .bytes_out = c->bytes_out + queued,
+                        };
+                        access_log_copy(e->route, sizeof e->route, c->route ? c->route->name : NULL,
+                                        c->route ? strlen(c->route->name) : 0);
+                        access_log_copy(e->client, sizeof e->client, c->peer, strlen(c->peer));
+                        access_log_copy(e->method, sizeof e->method, method, strlen(method));
+                        access_log_copy(e->path, sizeof e->path, NULL, 0);
+                        access_log_copy(e->traceparent, sizeof e->traceparent, NULL, 0);
+                        access_log_copy(e->backend, sizeof e->backend,
+                                        c->up ? c->up->backend->address.text : NULL,
+                                        c->up ? strlen(c->up->backend->address.text) : 0);
+                        if (c->tcp)
+                                e->status = 0;
+                        else if (c->up)
+                                e->status = c->resp_started ? c->resp.status : 0;
+                        else if (proxy_buf_len(c->cout) >= 12 &&
+                                 memcmp(c->cout->data + c->cout->start, "HTTP/1.1 ", 9) == 0)
+                                e->status = (unsigned) atoi(c->cout->data + c->cout->start + 9);
+                        if (!c->tcp &&
+                            !(c->uout &&
+                              access_log_entry_from_head(e, method, c->uout->data, c->uout->end)) &&
+                            c->cin && c->req.url.base >= c->cin->data &&
+                            c->req.url.base + c->req.url.len <= c->cin->data + c->cin->capacity)
+                                access_log_copy(e->path, sizeof e->path, c->req.url.base,
+                                                c->req.url.len);
+                        access_log_commit(log, c->worker->index);
+                }
+        }
+        if (!s) {
+                c->bytes_in = 0;
+                c->bytes_out = 0 - queued;
+                return;
+        }
         c->accounted = true;
         while (bucket < PROXY_LATENCY_BUCKETS - 1 && lat > proxy_latency_bounds_usec[bucket])
                 bucket++;
         stats_add(s, &s->requests, 1);
         stats_add(s, &s->errors, error);
         stats_add(s, &s->bytes_in, c->bytes_in);
-        stats_add(s, &s->bytes_out, c->bytes_out);
+        stats_add(s, &s->bytes_out, c->bytes_out + queued);
         stats_add(s, &s->latency[bucket], 1);
-        c->bytes_in = c->bytes_out = 0;
+        c->bytes_in = 0;
+        c->bytes_out = 0 - queued;
 }
 
 static void conn_backend_done(Conn *c, bool reusable) {
@@ -380,6 +462,40 @@ static void relay_dir_done(RelayDir *d) {
         d->pipe[1] = safe_close(d->pipe[1]);
 }
 
+/* Runs c after the current batch of events (see Worker.ready_head). */
+static void conn_schedule(Conn *c) {
+        Worker *w = c->worker;
+
+        if (c->in_ready)
+                return;
+        c->in_ready = true;
+        c->ready_next = NULL;
+        c->ready_prev = w->ready_tail;
+        if (w->ready_tail)
+                w->ready_tail->ready_next = c;
+        else
+                w->ready_head = c;
+        w->ready_tail = c;
+        w->n_ready++;
+}
+
+static void conn_unschedule(Conn *c) {
+        Worker *w = c->worker;
+
+        if (!c->in_ready)
+                return;
+        if (c->ready_prev)
+                c->ready_prev->ready_next = c->ready_next;
+        else
+                w->ready_head = c->ready_next;
+        if (c->ready_next)
+                c->ready_next->ready_prev = c->ready_prev;
+        else
+                w->ready_tail = c->ready_prev;
+        c->in_ready = false;
+        w->n_ready--;
+}
+
 static void conn_free(Conn *c) {
         Worker *w = c->worker;
 
@@ -389,6 +505,18 @@ static void conn_free(Conn *c) {
         conn_backend_done(c, false);
         relay_dir_done(&c->c2u);
         relay_dir_done(&c->u2c);
+        conn_unschedule(c);
+        if (c->stream) {
+                /* A stream's request failed on its own: the stream is reset. */
+                proxy_h2_stream_detach(c->stream);
+                c->stream = NULL;
+        }
+        /* The streams' requests (child Conns) go with the session. */
+        c->h2 = proxy_h2_free(c->h2);
+        if (c->ssl) {
+                proxy_tls_session_free(c->ssl);
+                c->ssl = NULL;
+        }
         safe_close(c->fd);
         c->cin = proxy_pool_put(&w->bufs, c->cin);
         c->cout = proxy_pool_put(&w->bufs, c->cout);
@@ -456,6 +584,55 @@ static int buf_fill(int fd, ProxyBuf *b) {
         return (int) n;
 }
 
+/* buf_fill from the client, through TLS when there is. A TLS read takes at most a record:
+ * keep reading until the socket or the buffer runs dry, so one event moves everything. */
+static int conn_fill(Conn *c, ProxyBuf *b) {
+        ssize_t n;
+        size_t total = 0;
+
+        if (!c->ssl)
+                return buf_fill(c->fd, b);
+        if (proxy_buf_space(b) == 0)
+                proxy_buf_compact(b);
+        if (proxy_buf_space(b) == 0)
+                return -ENOBUFS;
+        c->tls_read_want = 0;
+        while (proxy_buf_space(b) > 0) {
+                n = proxy_tls_read(c->ssl, b->data + b->end, proxy_buf_space(b), &c->tls_read_want);
+                if (n <= 0)
+                        return total > 0 ? (int) total : (int) n;
+                c->tls_read_want = 0;
+                b->end += n;
+                total += n;
+        }
+        return (int) total;
+}
+
+/* buf_flush to the client, through TLS when there is. */
+static int conn_flush(Conn *c, ProxyBuf *b, uint64_t *counter) {
+        if (!c->ssl)
+                return buf_flush(c->fd, b, counter);
+        c->tls_write_want = 0;
+        while (b && b->start < b->end) {
+                ssize_t n = proxy_tls_write(c->ssl, b->data + b->start, b->end - b->start,
+                                            &c->tls_write_want);
+                if (n == -EAGAIN)
+                        return 0;
+                if (n < 0)
+                        return (int) n;
+                c->tls_write_want = 0;
+                b->start += n;
+                if (counter)
+                        *counter += n;
+        }
+        return 0;
+}
+
+/* Whether a buffer can take more bytes (after compacting). */
+static bool buf_has_room(const ProxyBuf *b) {
+        return !b || proxy_buf_len(b) < b->capacity;
+}
+
 static bool buf_append(ProxyBuf *b, const void *p, size_t n) {
         if (proxy_buf_space(b) < n)
                 return false;
@@ -509,8 +686,9 @@ static const char *status_reason(unsigned status) {
  * both sides can keep it. */
 static void conn_answer(Conn *c, unsigned status) {
         Worker *w = c->worker;
-        bool keep = c->req_done && c->client_keep_alive && !c->resp_started;
-        char body[96];
+        /* A stream's answer ends its stream: there is no next request on it. */
+        bool keep = c->req_done && c->client_keep_alive && !c->resp_started && !c->stream;
+        char body[96], hsts[80] = "";
         int n;
 
         if (c->tcp || c->resp_started || !buf_ensure(w, &c->cout)) {
@@ -519,11 +697,14 @@ static void conn_answer(Conn *c, unsigned status) {
         }
         conn_backend_done(c, false);
         n = snprintf(body, sizeof body, "%u %s\n", status, status_reason(status));
+        if (c->secure && w->proxy->config.hsts_max_age_sec > 0)
+                snprintf(hsts, sizeof hsts, "Strict-Transport-Security: max-age=%" PRIu64 "\r\n",
+                         w->proxy->config.hsts_max_age_sec);
         c->cout->start = c->cout->end = 0;
         (void) buf_appendf(c->cout,
-                           "HTTP/1.1 %u %s\r\nServer: zl-proxyd\r\nContent-Type: text/plain\r\n"
+                           "HTTP/1.1 %u %s\r\nServer: zl-proxyd\r\n%sContent-Type: text/plain\r\n"
                            "Content-Length: %d\r\nConnection: %s\r\n\r\n%s",
-                           status, status_reason(status), n, keep ? "keep-alive" : "close",
+                           status, status_reason(status), hsts, n, keep ? "keep-alive" : "close",
                            c->head_request ? "" : body);
         c->resp_started = true;
         conn_account(c, status >= 500 || status == 400);
@@ -584,7 +765,8 @@ static int build_request_head(Conn *c, Http1Slice host) {
         ok = (xff ? buf_append(b, "X-Forwarded-For: ", 17) && buf_append_slice(b, xff->value) &&
                               buf_appendf(b, ", %s\r\n", c->peer)
                   : buf_appendf(b, "X-Forwarded-For: %s\r\n", c->peer)) &&
-             buf_append(b, "X-Forwarded-Proto: http\r\n", 25);
+             (c->secure ? buf_append(b, "X-Forwarded-Proto: https\r\n", 26)
+                        : buf_append(b, "X-Forwarded-Proto: http\r\n", 25));
         if (ok && host.len > 0)
                 ok = buf_append(b, "X-Forwarded-Host: ", 18) && buf_append_slice(b, host) &&
                      buf_append(b, "\r\n", 2);
@@ -782,6 +964,8 @@ static int pump_request_body(Conn *c) {
 static void response_head(Conn *c) {
         Http1Parser *p = &c->resp;
         ProxyBuf *b = c->cout;
+        uint64_t hsts =
+                c->secure && p->status != 101 ? c->worker->proxy->config.hsts_max_age_sec : 0;
         bool keep, ok;
 
         c->resp_started = true;
@@ -796,9 +980,14 @@ static void response_head(Conn *c) {
                     http1_slice_eq_lower(h->name, "keep-alive") ||
                     (p->status != 101 && http1_slice_eq_lower(h->name, "upgrade")))
                         continue;
+                /* The backend's own HSTS policy stands. */
+                if (hsts > 0 && http1_slice_eq_lower(h->name, "strict-transport-security"))
+                        hsts = 0;
                 ok = buf_append_slice(b, h->name) && buf_append(b, ": ", 2) &&
                      buf_append_slice(b, h->value) && buf_append(b, "\r\n", 2);
         }
+        if (ok && hsts > 0)
+                ok = buf_appendf(b, "Strict-Transport-Security: max-age=%" PRIu64 "\r\n", hsts);
         if (ok && p->status == 101)
                 ok = buf_append(b, "Connection: upgrade\r\n\r\n", 23);
         else if (ok)
@@ -922,6 +1111,21 @@ static int conn_read_head(Conn *c) {
 
         if (proxy_buf_len(c->cin) == c->head_parsed)
                 return 0;
+        if (c->maybe_h2c) {
+                /* h2c with prior knowledge: the connection starts with the HTTP/2 preface. */
+                static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+                size_t k = MIN(proxy_buf_len(c->cin), sizeof preface - 1);
+
+                if (memcmp(c->cin->data + c->cin->start, preface, k) != 0)
+                        c->maybe_h2c = false;
+                else if (k < sizeof preface - 1)
+                        return 0;
+                else {
+                        c->maybe_h2c = false;
+                        conn_start_h2(c);
+                        return 1;
+                }
+        }
         if (!c->started) {
                 c->started = w->now;
                 c->deadline = w->now + w->proxy->config.header_timeout_usec;
@@ -959,7 +1163,8 @@ static void conn_enter_relay(Conn *c) {
 
         c->state = CONN_RELAY;
         c->deadline = w->now + w->proxy->config.idle_timeout_usec;
-        if (relay_dir_init(&c->c2u) < 0 || relay_dir_init(&c->u2c) < 0) {
+        /* Spliced through pipes, unless TLS needs the bytes in user space (conn_relay_copy). */
+        if (!c->ssl && (relay_dir_init(&c->c2u) < 0 || relay_dir_init(&c->u2c) < 0)) {
                 c->resp_started = true;
                 return conn_free(c);
         }
@@ -1026,13 +1231,56 @@ static int relay_pump(Conn *c, RelayDir *d, int src, int dst, ProxyBuf *pending,
         return 0;
 }
 
+/* The relay of a TLS client: buffered copies both ways (uout and cout). */
+static int conn_relay_copy(Conn *c) {
+        Worker *w = c->worker;
+        int r;
+
+        if (!buf_ensure(w, &c->uout) || !buf_ensure(w, &c->cout))
+                return -ENOMEM;
+        if (!c->c2u.eof) {
+                r = conn_fill(c, c->uout);
+                if (r == 0)
+                        c->c2u.eof = true;
+                else if (r < 0 && r != -EAGAIN && r != -ENOBUFS)
+                        return r;
+        }
+        r = buf_flush(c->up->fd, c->uout, &c->bytes_in);
+        if (r < 0)
+                return r;
+        if (c->c2u.eof && proxy_buf_len(c->uout) == 0 && !c->c2u.shut) {
+                (void) shutdown(c->up->fd, SHUT_WR);
+                c->c2u.shut = true;
+        }
+        if (!c->u2c.eof) {
+                r = buf_fill(c->up->fd, c->cout);
+                if (r == 0)
+                        c->u2c.eof = true;
+                else if (r < 0 && r != -EAGAIN && r != -ENOBUFS)
+                        return r;
+        }
+        r = conn_flush(c, c->cout, &c->bytes_out);
+        if (r < 0)
+                return r;
+        if (c->u2c.eof && proxy_buf_len(c->cout) == 0 && !c->u2c.shut) {
+                proxy_tls_shutdown(c->ssl);
+                (void) shutdown(c->fd, SHUT_WR);
+                c->u2c.shut = true;
+        }
+        return 0;
+}
+
 static void conn_relay(Conn *c) {
         Worker *w = c->worker;
         int r;
 
-        r = relay_pump(c, &c->c2u, c->fd, c->up->fd, c->uout, &c->bytes_in);
-        if (r >= 0)
-                r = relay_pump(c, &c->u2c, c->up->fd, c->fd, c->cout, &c->bytes_out);
+        if (c->ssl)
+                r = conn_relay_copy(c);
+        else {
+                r = relay_pump(c, &c->c2u, c->fd, c->up->fd, c->uout, &c->bytes_in);
+                if (r >= 0)
+                        r = relay_pump(c, &c->u2c, c->up->fd, c->fd, c->cout, &c->bytes_out);
+        }
         if (r < 0 || (c->c2u.shut && c->u2c.shut)) {
                 conn_account(c, r < 0);
                 c->state = CONN_CLOSING;
@@ -1072,6 +1320,15 @@ static void conn_update(Conn *c) {
                         uev |= EPOLLIN | EPOLLRDHUP; /* as when idle: no change on release */
                 break;
         case CONN_RELAY:
+                if (c->ssl) {
+                        if (!c->c2u.eof && buf_has_room(c->uout))
+                                cev |= EPOLLIN;
+                        if (!c->u2c.eof && buf_has_room(c->cout))
+                                uev |= EPOLLIN;
+                        if (proxy_buf_len(c->uout) > 0)
+                                uev |= EPOLLOUT;
+                        break;
+                }
                 if (!c->c2u.eof && c->c2u.in_pipe < PIPE_SIZE && proxy_buf_len(c->uout) == 0)
                         cev |= EPOLLIN;
                 if (!c->u2c.eof && c->u2c.in_pipe < PIPE_SIZE && proxy_buf_len(c->cout) == 0)
@@ -1083,10 +1340,28 @@ static void conn_update(Conn *c) {
                 if (c->draining)
                         cev |= EPOLLIN;
                 break;
+        case CONN_HANDSHAKE:
+                cev |= c->tls_read_want == PROXY_TLS_WANT_WRITE ? EPOLLOUT : EPOLLIN;
+                break;
+        case CONN_H2:
+                if (proxy_h2_want_read(c->h2) && buf_has_room(c->cin))
+                        cev |= EPOLLIN;
+                break;
         }
         if (proxy_buf_len(c->cout) > 0 || (c->state == CONN_RELAY && c->u2c.in_pipe > 0))
                 cev |= EPOLLOUT;
-        ev_set(w, c->fd, &c->events, cev, &c->tag);
+        if (c->ssl && c->state != CONN_HANDSHAKE) {
+                /* A TLS read may have to write first, and a write to read. */
+                if (c->tls_read_want == PROXY_TLS_WANT_WRITE)
+                        cev |= EPOLLOUT;
+                if (c->tls_write_want == PROXY_TLS_WANT_READ)
+                        cev |= EPOLLIN;
+                /* Bytes decrypted ahead wait in the session, where epoll does not see them. */
+                if ((cev & EPOLLIN) && proxy_tls_pending(c->ssl))
+                        conn_schedule(c);
+        }
+        if (c->fd >= 0)
+                ev_set(w, c->fd, &c->events, cev, &c->tag);
         if (c->up)
                 ev_set(w, c->up->fd, &c->up->events, uev, &c->up->tag);
 }
@@ -1125,17 +1400,24 @@ static void conn_process(Conn *c) {
                 case CONN_RELAY:
                         return conn_relay(c);
                 case CONN_CLOSING:
+                case CONN_HANDSHAKE:
                         break;
+                case CONN_H2:
+                        return conn_h2_process(c);
                 }
                 break;
         }
 
-        r = buf_flush(c->fd, c->cout, &c->bytes_out);
+        if (c->stream)
+                return conn_stream_output(c);
+        r = conn_flush(c, c->cout, &c->bytes_out);
         if (r < 0)
                 return conn_free(c);
         if (c->state == CONN_CLOSING && proxy_buf_len(c->cout) == 0 && !c->draining) {
                 /* Read what the client still sends until it closes too, so that closing with
                  * unread bytes does not reset the connection before it read our answer. */
+                if (c->ssl)
+                        proxy_tls_shutdown(c->ssl);
                 (void) shutdown(c->fd, SHUT_WR);
                 c->draining = true;
         }
@@ -1162,6 +1444,10 @@ static void on_client(Conn *c, uint32_t events) {
         Worker *w = c->worker;
         int r;
 
+        if (c->ssl && (events & EPOLLOUT) && c->tls_read_want == PROXY_TLS_WANT_WRITE)
+                events |= EPOLLIN; /* the stalled read can go on */
+        if (c->state == CONN_HANDSHAKE)
+                return conn_handshake(c);
         if (c->state == CONN_RELAY) {
                 if (events & EPOLLERR)
                         return conn_free(c);
@@ -1176,10 +1462,16 @@ static void on_client(Conn *c, uint32_t events) {
                         char drain[4096];
                         if (recv(c->fd, drain, sizeof drain, 0) <= 0)
                                 return conn_free(c);
+                } else if (c->state == CONN_H2) {
+                        if (!buf_ensure(w, &c->cin))
+                                return conn_free(c);
+                        r = conn_fill(c, c->cin);
+                        if (r == 0 || (r < 0 && r != -EAGAIN && r != -ENOBUFS))
+                                return conn_free(c);
                 } else if (c->state == CONN_HEAD || c->state == CONN_PROXY) {
                         if (!buf_ensure(w, &c->cin))
                                 return conn_free(c);
-                        r = buf_fill(c->fd, c->cin);
+                        r = conn_fill(c, c->cin);
                         if (r == -ENOBUFS && c->state == CONN_HEAD) {
                                 c->client_keep_alive = false;
                                 return conn_answer(c, 400);
@@ -1263,7 +1555,7 @@ static void on_idle_upstream(Worker *w, Upstream *u, uint32_t events) {
         upstream_close(w, u);
 }
 
-static Conn *conn_new(Worker *w, int fd, size_t listener) {
+static Conn *conn_alloc(Worker *w, int fd) {
         Conn *c = w->free_conns;
 
         if (c) {
@@ -1279,10 +1571,6 @@ static Conn *conn_new(Worker *w, int fd, size_t listener) {
         c->tag = (EvTag){ EV_CLIENT, c };
         c->worker = w;
         c->fd = fd;
-        c->listener = listener;
-        c->listen_address = w->table->listeners[listener].address;
-        c->tcp = w->table->listeners[listener].protocol == PROXY_PROTOCOL_TCP;
-        c->table = route_table_ref(w->table);
         c->c2u = c->u2c = (RelayDir){ .pipe = { -EBADF, -EBADF } };
         http1_parser_init(&c->req, false, &w->limits);
         c->next = w->conns;
@@ -1290,6 +1578,152 @@ static Conn *conn_new(Worker *w, int fd, size_t listener) {
                 w->conns->prev = c;
         w->conns = c;
         return c;
+}
+
+static Conn *conn_new(Worker *w, int fd, size_t listener) {
+        Conn *c = conn_alloc(w, fd);
+
+        if (!c)
+                return NULL;
+        c->listener = listener;
+        c->listen_address = w->table->listeners[listener].address;
+        c->tcp = w->table->listeners[listener].protocol == PROXY_PROTOCOL_TCP;
+        c->table = route_table_ref(w->table);
+        return c;
+}
+
+/* ---- TLS and HTTP/2 client connections ---------------------------------------------------- */
+
+/* A stream of an HTTP/2 connection becomes a child Conn: no socket, the parent's listener,
+ * peer and TLS-ness, and from there the HTTP/1.1 path with cin and cout fed by proxy-h2.c. */
+static void *h2_request_new(void *userdata, ProxyH2Stream *stream) {
+        Conn *parent = userdata;
+        Worker *w = parent->worker;
+        Conn *c = conn_alloc(w, -EBADF);
+
+        if (!c)
+                return NULL;
+        c->listener = parent->listener;
+        c->listen_address = parent->listen_address;
+        c->table = route_table_ref(parent->table);
+        memcpy(c->peer, parent->peer, sizeof c->peer);
+        c->secure = parent->secure;
+        c->stream = stream;
+        c->deadline = w->now + w->proxy->config.header_timeout_usec;
+        return c;
+}
+
+static ProxyBuf *h2_request_input(void *request) {
+        Conn *c = request;
+        return buf_ensure(c->worker, &c->cin);
+}
+
+static ProxyBuf *h2_request_output(void *request) {
+        Conn *c = request;
+        return c->cout;
+}
+
+static void h2_request_kick(void *request) {
+        conn_schedule(request);
+}
+
+static void h2_request_free(void *request) {
+        Conn *c = request;
+
+        c->stream = NULL; /* the stream is going: nothing to detach from */
+        conn_free(c);
+}
+
+static void h2_kick(void *userdata) {
+        conn_schedule(userdata);
+}
+
+static const ProxyH2Callbacks h2_callbacks = {
+        .request_new = h2_request_new,
+        .request_input = h2_request_input,
+        .request_output = h2_request_output,
+        .request_kick = h2_request_kick,
+        .request_free = h2_request_free,
+        .kick = h2_kick,
+};
+
+static void conn_start_h2(Conn *c) {
+        Worker *w = c->worker;
+        const ProxyConfig *cfg = &w->proxy->config;
+        ProxyH2Limits limits = {
+                .max_concurrent_streams = cfg->h2_max_concurrent_streams,
+                .max_header_list_size = cfg->max_header_size,
+        };
+
+        if (proxy_h2_new(&h2_callbacks, c, &limits, &c->h2) < 0)
+                return conn_free(c);
+        c->state = CONN_H2;
+        c->started = 0;
+        c->deadline = w->now + cfg->idle_timeout_usec;
+        conn_process(c);
+}
+
+/* Frames in (what cin holds) and out (into cout, then to the client). */
+static void conn_h2_process(Conn *c) {
+        Worker *w = c->worker;
+        ssize_t n;
+        int r;
+
+        /* Any progress of the connection or its streams keeps it; silence for the idle timeout
+         * ends it (a stream waiting on a backend has the backend timeout first). */
+        c->deadline = w->now + w->proxy->config.idle_timeout_usec;
+        if (proxy_buf_len(c->cin) > 0) {
+                n = proxy_h2_recv(c->h2, (const uint8_t *) c->cin->data + c->cin->start,
+                                  proxy_buf_len(c->cin));
+                /* After a connection error the rest is not read: a GOAWAY may be queued. */
+                c->cin->start = n >= 0 ? c->cin->start + n : c->cin->end;
+        }
+        buf_release_if_empty(w, &c->cin);
+        for (;;) {
+                if (!buf_ensure(w, &c->cout))
+                        return conn_free(c);
+                r = proxy_h2_send(c->h2, c->cout);
+                if (r < 0)
+                        return conn_free(c);
+                r = conn_flush(c, c->cout, NULL);
+                if (r < 0)
+                        return conn_free(c);
+                if (proxy_buf_len(c->cout) > 0 || !proxy_h2_want_write(c->h2))
+                        break;
+        }
+        if (proxy_buf_len(c->cout) == 0 && proxy_h2_finished(c->h2))
+                return conn_free(c);
+        buf_release_if_empty(w, &c->cout);
+        conn_update(c);
+}
+
+/* A stream's request moved: its output goes to the stream, its input is refilled. */
+static void conn_stream_output(Conn *c) {
+        Worker *w = c->worker;
+        bool ended = c->state == CONN_CLOSING || c->resp_done;
+
+        c->bytes_out += proxy_h2_stream_update(c->stream, ended);
+        if (ended)
+                c->deadline = 0; /* the stream's own pace now: the connection's idle timeout */
+        buf_release_if_empty(w, &c->cout);
+        conn_update(c);
+}
+
+static void conn_handshake(Conn *c) {
+        Worker *w = c->worker;
+        int r;
+
+        r = proxy_tls_handshake(c->ssl, &c->tls_read_want);
+        if (r < 0)
+                return conn_free(c);
+        if (r == 0)
+                return conn_update(c);
+        c->tls_read_want = 0;
+        c->deadline = w->now + w->proxy->config.header_timeout_usec;
+        if (proxy_tls_alpn_is_h2(c->ssl))
+                return conn_start_h2(c);
+        c->state = CONN_HEAD;
+        on_client(c, EPOLLIN); /* the first request may have come with the handshake */
 }
 
 static void on_listen(Worker *w, ProxyListenSocket *s) {
@@ -1328,6 +1762,16 @@ static void on_listen(Worker *w, ProxyListenSocket *s) {
                         conn_free(c);
                         continue;
                 }
+                if (s->protocol == PROXY_PROTOCOL_HTTPS) {
+                        c->ssl = proxy_tls_session_new(w->proxy->tls, fd, w->index);
+                        if (!c->ssl) {
+                                conn_free(c);
+                                continue;
+                        }
+                        c->secure = true;
+                        c->state = CONN_HANDSHAKE;
+                } else if (s->protocol == PROXY_PROTOCOL_HTTP)
+                        c->maybe_h2c = true;
                 if (s->protocol == PROXY_PROTOCOL_TCP) {
                         c->route = route_table_match(c->table, listener, NULL, 0, NULL, 0);
                         c->started = w->now;
@@ -1396,6 +1840,10 @@ static void worker_sweep(Worker *w) {
                 } else if (c->state == CONN_HEAD && c->started) {
                         c->client_keep_alive = false;
                         conn_answer(c, 408);
+                } else if (c->h2) {
+                        /* Its streams go with it, next among them maybe: start over. */
+                        conn_free(c);
+                        next = w->conns;
                 } else
                         conn_free(c);
         }
@@ -1418,6 +1866,19 @@ static void worker_sweep(Worker *w) {
         }
 }
 
+/* Runs what was queued by now; what that queues runs after the next events. */
+static void worker_run_ready(Worker *w) {
+        for (unsigned n = w->n_ready; n > 0 && w->ready_head; n--) {
+                Conn *c = w->ready_head;
+
+                conn_unschedule(c);
+                if (c->ssl && c->state != CONN_HANDSHAKE && proxy_tls_pending(c->ssl))
+                        on_client(c, EPOLLIN);
+                else
+                        conn_process(c);
+        }
+}
+
 static void *worker_main(void *userdata) {
         Worker *w = userdata;
         struct epoll_event events[EPOLL_BATCH];
@@ -1436,6 +1897,8 @@ static void *worker_main(void *userdata) {
                         worker_switch_table(w);
                 }
                 timeout = (int) ((w->next_sweep > w->now ? w->next_sweep - w->now : 0) / 1000) + 1;
+                if (w->ready_head)
+                        timeout = 0;
                 n = epoll_wait(w->epoll_fd, events, EPOLL_BATCH, timeout);
                 w->now = proxy_now_usec();
                 for (int i = 0; i < n; i++) {
@@ -1466,6 +1929,7 @@ static void *worker_main(void *userdata) {
                         }
                         }
                 }
+                worker_run_ready(w);
                 worker_reap(w);
                 if (w->now >= w->next_sweep) {
                         worker_sweep(w);

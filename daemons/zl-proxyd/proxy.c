@@ -6,6 +6,8 @@
 #include <time.h>
 
 #include "proxy-internal.h"
+#include "proxy-tls.h"
+#include "proxy-udp.h"
 
 const uint64_t proxy_latency_bounds_usec[PROXY_LATENCY_BUCKETS - 1] = {
         500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000, 5000000,
@@ -32,6 +34,11 @@ void proxy_config_init(ProxyConfig *c) {
                 .eject_usec = 10000000,
                 .max_idle_upstreams = 32,
                 .upstream_idle_usec = 60000000,
+                .n_udp_workers = 0,
+                .udp_idle_timeout_usec = 60000000,
+                .udp_max_sessions = 16384,
+                .hsts_max_age_sec = 31536000,
+                .h2_max_concurrent_streams = 100,
         };
 }
 
@@ -45,6 +52,10 @@ static int config_validate(const ProxyConfig *c) {
                 return -EINVAL;
         if (c->header_timeout_usec == 0 || c->idle_timeout_usec == 0 ||
             c->backend_timeout_usec == 0 || c->eject_failures == 0)
+                return -EINVAL;
+        if (c->n_udp_workers > 64 || c->udp_idle_timeout_usec == 0 || c->udp_max_sessions == 0)
+                return -EINVAL;
+        if (c->h2_max_concurrent_streams == 0 || c->h2_max_concurrent_streams > 1000)
                 return -EINVAL;
         return 0;
 }
@@ -86,6 +97,12 @@ int proxy_new(const ProxyConfig *config, Proxy **ret) {
                         return r;
                 p->n_workers++;
         }
+        r = proxy_udp_new(p, &p->udp);
+        if (r < 0)
+                return r;
+        r = proxy_tls_new(NULL, &p->tls);
+        if (r < 0)
+                return r;
         *ret = TAKE_PTR(p);
         return 0;
 }
@@ -94,6 +111,8 @@ Proxy *proxy_free(Proxy *p) {
         if (!p)
                 return NULL;
         proxy_stop(p);
+        p->udp = proxy_udp_free(p->udp);
+        p->tls = proxy_tls_free(p->tls);
         for (unsigned i = 0; i < p->n_workers; i++)
                 worker_free(p->workers[i]);
         proxy_listen_set_release(route_publisher_peek(&p->publisher)->attachment);
@@ -117,6 +136,10 @@ Proxy *proxy_free(Proxy *p) {
 
 unsigned proxy_n_workers(const Proxy *p) {
         return p->n_workers;
+}
+
+struct ProxyTls *proxy_get_tls(Proxy *p) {
+        return p->tls;
 }
 
 void proxy_listen_socket_unref(ProxyListenSocket *s) {
@@ -176,6 +199,14 @@ static int listen_socket_open(Proxy *p, const RouteListener *l, ProxyListenSocke
         if (!s->fds || !s->tags) {
                 r = -ENOMEM;
                 goto fail;
+        }
+        if (l->protocol == PROXY_PROTOCOL_UDP) {
+                /* A placeholder keeping the set aligned with the table's listeners: udp sockets
+                 * belong to proxy-udp.c, and the workers' epoll refuses these fds. */
+                for (unsigned i = 0; i < p->n_workers; i++)
+                        s->fds[s->n_fds++] = -EBADF;
+                *ret = s;
+                return 0;
         }
         for (unsigned i = 0; i < p->n_workers; i++) {
                 int fd, one = 1;
@@ -244,10 +275,19 @@ static BackendHealth *backend_get(Proxy *p, const RouteAddress *a) {
 int proxy_set_routes(Proxy *p, RouteTable *t) {
         RouteTable *current = route_publisher_peek(&p->publisher);
         ProxyListenSet *old = current->attachment, *set;
+        UdpPlan udp_plan = {};
         int r = 0;
 
         if (!t || t->attachment)
                 return -EINVAL;
+        /* OpenSSL comes in with the first https listener (its memory too). */
+        for (size_t i = 0; i < t->n_listeners; i++)
+                if (t->listeners[i].protocol == PROXY_PROTOCOL_HTTPS) {
+                        r = proxy_tls_prepare(p->tls);
+                        if (r < 0)
+                                return r;
+                        break;
+                }
 
         set = calloc(1, sizeof *set);
         if (!set)
@@ -297,6 +337,8 @@ int proxy_set_routes(Proxy *p, RouteTable *t) {
                 }
         }
         pthread_mutex_unlock(&p->registry_lock);
+        if (r >= 0)
+                r = proxy_udp_prepare(p->udp, t, &udp_plan);
         if (r < 0) {
                 listen_set_free(set);
                 return r;
@@ -304,6 +346,7 @@ int proxy_set_routes(Proxy *p, RouteTable *t) {
 
         route_table_set_attachment(t, set, listen_set_free);
         route_publisher_publish(&p->publisher, t);
+        proxy_udp_commit(p->udp, t, &udp_plan);
         proxy_listen_set_release(old);
         for (unsigned i = 0; i < p->n_workers; i++)
                 worker_wake(p->workers[i]);
@@ -327,6 +370,15 @@ int proxy_run(Proxy *p) {
                         return r;
                 }
         }
+        r = proxy_udp_start(p->udp);
+        if (r < 0) {
+                atomic_store(&p->stopping, true);
+                for (unsigned k = 0; k < p->n_workers; k++) {
+                        worker_wake(p->workers[k]);
+                        worker_join(p->workers[k]);
+                }
+                return r;
+        }
         p->running = true;
         return 0;
 }
@@ -337,6 +389,7 @@ void proxy_stop(Proxy *p) {
         atomic_store(&p->stopping, true);
         for (unsigned i = 0; i < p->n_workers; i++)
                 worker_wake(p->workers[i]);
+        proxy_udp_stop(p->udp);
         for (unsigned i = 0; i < p->n_workers; i++)
                 worker_join(p->workers[i]);
         p->running = false;
@@ -378,10 +431,18 @@ int proxy_get_backend_state(Proxy *p, const char *address, ProxyBackendState *re
                                 .active = (unsigned) MAX(atomic_load(&b->active), 0),
                                 .failures = atomic_load(&b->failures),
                                 .ejected = atomic_load(&b->ejected_until) > proxy_now_usec(),
+                                .down = atomic_load(&b->down),
                         };
                         r = 0;
                         break;
                 }
         pthread_mutex_unlock(&p->registry_lock);
         return r;
+}
+
+int proxy_set_access_log(Proxy *p, struct AccessLog *log) {
+        if (p->running)
+                return -EBUSY;
+        p->access_log = log;
+        return 0;
 }

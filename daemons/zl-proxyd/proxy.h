@@ -24,11 +24,22 @@ typedef struct ProxyConfig {
          * timer sweep (250 ms), so connections are not torn down and reopened under load. */
         unsigned max_idle_upstreams;
         uint64_t upstream_idle_usec;
+        /* udp routes (proxy-udp.c): threads relaying datagrams (0: one per worker), a
+         * session's idle timeout unless its route sets one, and the sessions allowed over all
+         * listeners (each holds a socket). */
+        unsigned n_udp_workers;
+        uint64_t udp_idle_timeout_usec;
+        unsigned udp_max_sessions;
+        /* https listeners (proxy-tls.h): Strict-Transport-Security max-age added to responses
+         * that have none (0: no header), and the HTTP/2 streams a client may open at once. */
+        uint64_t hsts_max_age_sec;
+        unsigned h2_max_concurrent_streams;
 } ProxyConfig;
 
 /* Defaults: workers per CPU, 16 KiB of head in at most 100 headers, 64 MiB bodies, 10 s header,
  * 60 s idle, 30 s backend timeouts, 2 retries, 3 failures eject for 10 s, 32 idle upstream
- * connections for 60 s. */
+ * connections for 60 s; as many udp threads as workers, 60 s udp sessions, at most 16384 of
+ * them; HSTS for a year, 100 HTTP/2 streams. */
 void proxy_config_init(ProxyConfig *c);
 
 /* Latency buckets: upper bounds in microseconds; the last bucket is everything above. */
@@ -36,7 +47,8 @@ void proxy_config_init(ProxyConfig *c);
 extern const uint64_t proxy_latency_bounds_usec[PROXY_LATENCY_BUCKETS - 1];
 
 typedef struct ProxyRouteStats {
-        uint64_t requests; /* HTTP requests answered, or TCP connections relayed */
+        uint64_t requests; /* HTTP requests answered, TCP connections relayed, or UDP sessions
+                            * opened or refused (see proxy-udp.c) */
         uint64_t errors; /* 5xx answers, proxy-made error answers, failed relays */
         uint64_t bytes_in; /* from clients */
         uint64_t bytes_out; /* to clients */
@@ -47,6 +59,7 @@ typedef struct ProxyBackendState {
         unsigned active; /* requests or relays in flight */
         unsigned failures; /* consecutive */
         bool ejected;
+        bool down; /* by the active health check */
 } ProxyBackendState;
 
 typedef struct Proxy Proxy;
@@ -67,8 +80,16 @@ int proxy_run(Proxy *p);
 /* Makes the workers close their connections and exit, and joins them. */
 void proxy_stop(Proxy *p);
 unsigned proxy_n_workers(const Proxy *p) _pure_;
+/* The certificates of the https listeners (proxy-tls.h: reload, add_certificate), made with a
+ * self-signed fallback by proxy_new(); owned by the proxy. */
+struct ProxyTls *proxy_get_tls(Proxy *p) _pure_;
 
 /* Counters of a route by name, summed over its life (they survive route updates); -ENOENT. */
 int proxy_get_route_stats(Proxy *p, const char *route, ProxyRouteStats *ret);
 /* State of a backend by address text as in the table ("127.0.0.1:80"); -ENOENT. */
 int proxy_get_backend_state(Proxy *p, const char *address, ProxyBackendState *ret);
+
+/* Workers hand each finished request to this log (see access-log.h), which must outlive the
+ * proxy's workers; NULL turns it off. Only while the workers are not running. -EBUSY. */
+struct AccessLog;
+int proxy_set_access_log(Proxy *p, struct AccessLog *log);

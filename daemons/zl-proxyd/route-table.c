@@ -14,17 +14,22 @@
  *   {"routes": [{"name": "web", "listen": "127.0.0.1:8080", "protocol": "http",
  *                "host": "*.example.com", "path": "/api", "balance": "least_conn",
  *                "backends": [{"address": "10.0.0.2:80", "weight": 2}, "10.0.0.3:80"]}]}
- * protocol defaults to http, path to "/", balance to round_robin, weight to 1. tcp routes take
- * neither host nor path, and own their listener alone. */
+ * protocol defaults to http, path to "/", balance to round_robin, weight to 1. https routes are
+ * http routes on a TLS listener (HTTP/1.1 or HTTP/2 by ALPN). tcp routes take
+ * neither host nor path, and own their listener alone. So do udp routes, which may also set
+ * "idle_timeout" (seconds, fractions allowed) for their client sessions. */
 
 #define ROUTES_MAX 4096U
 #define BACKENDS_MAX 256U
 #define PATH_MAX_LEN 1024U
 #define HOST_MAX_LEN 253U
+#define IDLE_TIMEOUT_MAX_SEC 86400.0
 
 static const char *const protocol_table[_PROXY_PROTOCOL_MAX] = {
         [PROXY_PROTOCOL_HTTP] = "http",
         [PROXY_PROTOCOL_TCP] = "tcp",
+        [PROXY_PROTOCOL_UDP] = "udp",
+        [PROXY_PROTOCOL_HTTPS] = "https",
 };
 
 static const char *const balance_table[_PROXY_BALANCE_MAX] = {
@@ -123,6 +128,8 @@ bool route_address_equal(const RouteAddress *a, const RouteAddress *b) {
 }
 
 static void route_done(Route *r) {
+        free(r->health.path);
+        free(r->health.host);
         free(r->name);
         free(r->host);
         free(r->path_prefix);
@@ -281,8 +288,173 @@ static int backend_parse(json_t *j, const char *rname, size_t i, RouteBackend *r
 }
 
 static const char *const route_fields[] = {
-        "name", "listen", "protocol", "host", "path", "balance", "backends", NULL,
+        "name",    "listen",   "protocol",     "host",   "path",
+        "balance", "backends", "idle_timeout", "health", NULL,
 };
+
+/* "health": {"type": "tcp" | "http", "path": "/healthz", "host": "name", "interval": 5,
+ *            "timeout": 2, "healthy_threshold": 2, "unhealthy_threshold": 3,
+ *            "expect_status": 200}
+ * Durations are seconds (fractions allowed); all but type are optional (the checker's defaults);
+ * path, host and expect_status only for http. */
+#define HEALTH_INTERVAL_MIN_SEC 0.05
+#define HEALTH_INTERVAL_MAX_SEC 3600.0
+#define HEALTH_THRESHOLD_MAX 100
+
+static const char *const health_type_table[_ROUTE_HEALTH_TYPE_MAX] = {
+        [ROUTE_HEALTH_NONE] = "none",
+        [ROUTE_HEALTH_TCP] = "tcp",
+        [ROUTE_HEALTH_HTTP] = "http",
+};
+
+const char *route_health_type_to_string(RouteHealthType t) {
+        return t >= 0 && t < _ROUTE_HEALTH_TYPE_MAX ? health_type_table[t] : NULL;
+}
+
+RouteHealthType route_health_type_from_string(const char *s) {
+        for (size_t i = 0; s && i < _ROUTE_HEALTH_TYPE_MAX; i++)
+                if (streq(s, health_type_table[i]))
+                        return (RouteHealthType) i;
+        return _ROUTE_HEALTH_TYPE_INVALID;
+}
+
+static const char *const health_fields[] = {
+        "type",
+        "path",
+        "host",
+        "interval",
+        "timeout",
+        "healthy_threshold",
+        "unhealthy_threshold",
+        "expect_status",
+        NULL,
+};
+
+/* Like a route's path, but a query is fine. */
+static bool health_path_valid(const char *s) {
+        if (s[0] != '/' || strlen(s) > PATH_MAX_LEN)
+                return false;
+        for (const char *p = s; *p; p++)
+                if ((unsigned char) *p <= 0x20 || *p == 0x7f || *p == '#')
+                        return false;
+        return true;
+}
+
+static int health_seconds(json_t *o, const char *key, const char *rname, uint64_t *ret,
+                          RouteTableError *e) {
+        json_t *v = json_object_get(o, key);
+        char field[64];
+
+        if (!v)
+                return 0;
+        snprintf(field, sizeof field, "health.%s", key);
+        if (!json_is_number(v) || !(json_number_value(v) >= HEALTH_INTERVAL_MIN_SEC) ||
+            json_number_value(v) > HEALTH_INTERVAL_MAX_SEC)
+                return fail(e, rname, field, "must be a number of seconds from %g to %.0f",
+                            HEALTH_INTERVAL_MIN_SEC, HEALTH_INTERVAL_MAX_SEC);
+        *ret = (uint64_t) (json_number_value(v) * 1e6);
+        return 0;
+}
+
+static int health_threshold(json_t *o, const char *key, const char *rname, unsigned *ret,
+                            RouteTableError *e) {
+        json_t *v = json_object_get(o, key);
+        char field[64];
+
+        if (!v)
+                return 0;
+        snprintf(field, sizeof field, "health.%s", key);
+        if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+            json_integer_value(v) > HEALTH_THRESHOLD_MAX)
+                return fail(e, rname, field, "must be an integer from 1 to %d",
+                            HEALTH_THRESHOLD_MAX);
+        *ret = (unsigned) json_integer_value(v);
+        return 0;
+}
+
+static int health_parse(json_t *j, const char *rname, ProxyProtocol protocol, RouteHealthCheck *ret,
+                        RouteTableError *e) {
+        RouteHealthCheck h = {};
+        const char *key, *s;
+        json_t *v;
+        int k;
+
+        if (!json_is_object(j))
+                return fail(e, rname, "health", "must be an object");
+        json_object_foreach (j, key, v)
+                if (!strv_contains((char **) health_fields, key)) {
+                        char field[64];
+                        snprintf(field, sizeof field, "health.%s", key);
+                        return fail(e, rname, field, "unknown field");
+                }
+        h.type = route_health_type_from_string(json_string_value(json_object_get(j, "type")));
+        if (h.type != ROUTE_HEALTH_TCP && h.type != ROUTE_HEALTH_HTTP)
+                return fail(e, rname, "health.type", "missing, or not \"tcp\" or \"http\"");
+        if (h.type == ROUTE_HEALTH_HTTP && !proxy_protocol_is_http(protocol))
+                return fail(e, rname, "health.type", "%s routes take tcp checks only",
+                            proxy_protocol_to_string(protocol));
+        if (h.type == ROUTE_HEALTH_TCP)
+                for (size_t i = 0; i < 3; i++) {
+                        static const char *const http_only[] = { "path", "host", "expect_status" };
+                        char field[64];
+
+                        if (!json_object_get(j, http_only[i]))
+                                continue;
+                        snprintf(field, sizeof field, "health.%s", http_only[i]);
+                        return fail(e, rname, field, "only http checks take it");
+                }
+
+        k = health_seconds(j, "interval", rname, &h.interval_usec, e);
+        if (k >= 0)
+                k = health_seconds(j, "timeout", rname, &h.timeout_usec, e);
+        if (k >= 0)
+                k = health_threshold(j, "healthy_threshold", rname, &h.healthy_threshold, e);
+        if (k >= 0)
+                k = health_threshold(j, "unhealthy_threshold", rname, &h.unhealthy_threshold, e);
+        if (k < 0)
+                return k;
+        if (h.interval_usec > 0 && h.timeout_usec > h.interval_usec)
+                return fail(e, rname, "health.timeout", "must not be longer than the interval");
+
+        v = json_object_get(j, "expect_status");
+        if (v) {
+                if (!json_is_integer(v) || json_integer_value(v) < 100 ||
+                    json_integer_value(v) > 599)
+                        return fail(e, rname, "health.expect_status",
+                                    "must be an HTTP status from 100 to 599");
+                h.expect_status = (unsigned) json_integer_value(v);
+        }
+        if (h.type == ROUTE_HEALTH_HTTP) {
+                v = json_object_get(j, "path");
+                s = v ? json_string_value(v) : "/";
+                if (!s || !health_path_valid(s))
+                        return fail(e, rname, "health.path",
+                                    "must start with '/', without spaces or '#', at most %u bytes",
+                                    PATH_MAX_LEN);
+                h.path = strdup(s);
+                if (!h.path)
+                        return -ENOMEM;
+                v = json_object_get(j, "host");
+                if (v) {
+                        RouteHostKind kind;
+                        _cleanup_free_ char *host = NULL;
+
+                        s = json_string_value(v);
+                        k = s ? host_pattern_parse(s, &kind, &host) : -EINVAL;
+                        if (k == -ENOMEM) {
+                                free(h.path);
+                                return k;
+                        }
+                        if (k < 0 || kind != ROUTE_HOST_EXACT) {
+                                free(h.path);
+                                return fail(e, rname, "health.host", "must be a host name");
+                        }
+                        h.host = TAKE_PTR(host);
+                }
+        }
+        *ret = h;
+        return 0;
+}
 
 static int route_parse(json_t *j, size_t index, Route *r, RouteAddress *ret_listen,
                        ProxyProtocol *ret_protocol, RouteTableError *e) {
@@ -320,7 +492,7 @@ static int route_parse(json_t *j, size_t index, Route *r, RouteAddress *ret_list
         if (v) {
                 protocol = proxy_protocol_from_string(json_string_value(v));
                 if (protocol < 0)
-                        return fail(e, rname, "protocol", "must be \"http\" or \"tcp\"");
+                        return fail(e, rname, "protocol", "must be \"http\", \"https\", \"tcp\" or \"udp\"");
         }
 
         r->name = strdup(rname);
@@ -329,8 +501,9 @@ static int route_parse(json_t *j, size_t index, Route *r, RouteAddress *ret_list
 
         v = json_object_get(j, "host");
         if (v) {
-                if (protocol == PROXY_PROTOCOL_TCP)
-                        return fail(e, rname, "host", "tcp routes match no host");
+                if (!proxy_protocol_is_http(protocol))
+                        return fail(e, rname, "host", "%s routes match no host",
+                                    proxy_protocol_to_string(protocol));
                 if (!json_is_string(v))
                         return fail(e, rname, "host", "must be a string");
                 k = host_pattern_parse(json_string_value(v), &r->host_kind, &r->host);
@@ -345,8 +518,9 @@ static int route_parse(json_t *j, size_t index, Route *r, RouteAddress *ret_list
 
         v = json_object_get(j, "path");
         if (v) {
-                if (protocol == PROXY_PROTOCOL_TCP)
-                        return fail(e, rname, "path", "tcp routes match no path");
+                if (!proxy_protocol_is_http(protocol))
+                        return fail(e, rname, "path", "%s routes match no path",
+                                    proxy_protocol_to_string(protocol));
                 if (!json_is_string(v) || !path_valid(json_string_value(v)))
                         return fail(e, rname, "path",
                                     "must start with '/', without spaces, '?' or '#', at most %u "
@@ -364,6 +538,27 @@ static int route_parse(json_t *j, size_t index, Route *r, RouteAddress *ret_list
                 if (r->set.balance < 0)
                         return fail(e, rname, "balance",
                                     "must be \"round_robin\" or \"least_conn\"");
+        }
+
+        v = json_object_get(j, "idle_timeout");
+        if (v) {
+                if (protocol != PROXY_PROTOCOL_UDP)
+                        return fail(e, rname, "idle_timeout",
+                                    "only udp routes take an idle timeout");
+                /* The bounds also keep the conversion to microseconds in range. */
+                if (!json_is_number(v) || !(json_number_value(v) >= 0.001) ||
+                    json_number_value(v) > IDLE_TIMEOUT_MAX_SEC)
+                        return fail(e, rname, "idle_timeout",
+                                    "must be a number of seconds from 0.001 to %.0f",
+                                    IDLE_TIMEOUT_MAX_SEC);
+                r->idle_timeout_usec = (uint64_t) (json_number_value(v) * 1e6);
+        }
+
+        v = json_object_get(j, "health");
+        if (v) {
+                k = health_parse(v, rname, protocol, &r->health, e);
+                if (k < 0)
+                        return k;
         }
 
         backends = json_object_get(j, "backends");
@@ -476,8 +671,12 @@ int route_table_parse(const char *json, size_t size, RouteTable **ret, RouteTabl
                                 goto finish;
                         }
 
+                /* A udp and a stream listener on one address are two sockets (DNS takes port
+                 * 53 on both). */
                 for (l = 0; l < t->n_listeners; l++)
-                        if (route_address_equal(&t->listeners[l].address, &listens[i]))
+                        if (route_address_equal(&t->listeners[l].address, &listens[i]) &&
+                            (t->listeners[l].protocol == PROXY_PROTOCOL_UDP) ==
+                                    (protocols[i] == PROXY_PROTOCOL_UDP))
                                 break;
                 if (l == t->n_listeners) {
                         t->listeners[l] =
@@ -496,10 +695,11 @@ int route_table_parse(const char *json, size_t size, RouteTable **ret, RouteTabl
 
                         if (o->listener != l)
                                 continue;
-                        if (protocols[i] == PROXY_PROTOCOL_TCP) {
+                        if (!proxy_protocol_is_http(protocols[i])) {
                                 r = fail(e, rt->name, "listen",
-                                         "tcp listener %s is already used by route '%s'",
-                                         listens[i].text, o->name);
+                                         "%s listener %s is already used by route '%s'",
+                                         proxy_protocol_to_string(protocols[i]), listens[i].text,
+                                         o->name);
                                 goto finish;
                         }
                         if (o->host_kind == rt->host_kind &&
@@ -539,7 +739,8 @@ finish:
 
 int route_table_find_listener(const RouteTable *t, const RouteAddress *address, size_t *ret) {
         for (size_t l = 0; l < t->n_listeners; l++)
-                if (route_address_equal(&t->listeners[l].address, address)) {
+                if (t->listeners[l].protocol != PROXY_PROTOCOL_UDP &&
+                    route_address_equal(&t->listeners[l].address, address)) {
                         *ret = l;
                         return 0;
                 }
@@ -600,7 +801,7 @@ const Route *route_table_match(const RouteTable *t, size_t listener, const char 
         for (size_t i = 0; i < li->n_routes; i++) {
                 const Route *r = li->routes[i];
 
-                if (li->protocol == PROXY_PROTOCOL_TCP)
+                if (!proxy_protocol_is_http(li->protocol))
                         return r;
                 if (r->host_kind != ROUTE_HOST_ANY && host_len == 0)
                         continue;

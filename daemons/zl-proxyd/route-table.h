@@ -14,6 +14,10 @@
 typedef enum ProxyProtocol {
         PROXY_PROTOCOL_HTTP,
         PROXY_PROTOCOL_TCP,
+        PROXY_PROTOCOL_UDP, /* datagrams relayed per client session (proxy-udp.c) */
+        /* HTTP/1.1 and HTTP/2 (ALPN) over TLS 1.2/1.3; routes as for http, certificates by SNI
+         * from the proxy's ProxyTls (proxy-tls.h). */
+        PROXY_PROTOCOL_HTTPS,
         _PROXY_PROTOCOL_MAX,
         _PROXY_PROTOCOL_INVALID = -EINVAL,
 } ProxyProtocol;
@@ -24,6 +28,11 @@ typedef enum ProxyBalance {
         _PROXY_BALANCE_MAX,
         _PROXY_BALANCE_INVALID = -EINVAL,
 } ProxyBalance;
+
+/* http and https listeners share routing by host and path. */
+static inline bool proxy_protocol_is_http(ProxyProtocol p) {
+        return p == PROXY_PROTOCOL_HTTP || p == PROXY_PROTOCOL_HTTPS;
+}
 
 const char *proxy_protocol_to_string(ProxyProtocol p) _const_;
 ProxyProtocol proxy_protocol_from_string(const char *s) _pure_;
@@ -54,6 +63,31 @@ typedef struct RouteBackend {
         unsigned weight; /* 1..ROUTE_WEIGHT_MAX */
         BackendHealth *health; /* attached by the data plane, not owned */
 } RouteBackend;
+
+/* An active health check of a route's backends ("health" in the JSON). Zero fields take the
+ * checker's defaults (the daemon's configuration). A backend address named by several routes is
+ * checked once, with the settings of the first route (in table order) that has a check. */
+typedef enum RouteHealthType {
+        ROUTE_HEALTH_NONE,
+        ROUTE_HEALTH_TCP, /* a connect that succeeds */
+        ROUTE_HEALTH_HTTP, /* GET path answered with expect_status (0: any 2xx or 3xx) */
+        _ROUTE_HEALTH_TYPE_MAX,
+        _ROUTE_HEALTH_TYPE_INVALID = -EINVAL,
+} RouteHealthType;
+
+const char *route_health_type_to_string(RouteHealthType t) _const_;
+RouteHealthType route_health_type_from_string(const char *s) _pure_;
+
+typedef struct RouteHealthCheck {
+        RouteHealthType type;
+        char *path; /* http: request target, "/" when not given; NULL for tcp */
+        char *host; /* http: Host header; NULL: the backend's address */
+        uint64_t interval_usec; /* between the end of a check and the next */
+        uint64_t timeout_usec; /* connect plus answer */
+        unsigned healthy_threshold; /* consecutive successes that make a down backend up */
+        unsigned unhealthy_threshold; /* consecutive failures that make an up backend down */
+        unsigned expect_status;
+} RouteHealthCheck;
 
 typedef struct RouteBackendSet {
         RouteBackend *backends;
@@ -86,10 +120,12 @@ typedef struct Route {
         RouteHostKind host_kind;
         char *host; /* lower case; NULL for ROUTE_HOST_ANY */
         size_t host_len;
-        char *path_prefix; /* always starts with '/' ("/" for tcp routes) */
+        char *path_prefix; /* always starts with '/' ("/" for tcp and udp routes) */
         size_t path_len;
         RouteBackendSet set;
         RouteStats *stats; /* attached by the data plane, not owned */
+        uint64_t idle_timeout_usec; /* udp: a session's idle timeout; 0: the proxy's default */
+        RouteHealthCheck health; /* type NONE: no active check */
 } Route;
 
 typedef struct RouteTable RouteTable;
@@ -128,7 +164,7 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(RouteTable *, route_table_unref);
 /* Sets the attachment of a table not yet published. */
 void route_table_set_attachment(RouteTable *t, void *attachment, void (*free_fn)(void *));
 
-/* The listener with this address, or -ENOENT. */
+/* The stream (http, https, tcp) listener with this address, or -ENOENT. */
 int route_table_find_listener(const RouteTable *t, const RouteAddress *address, size_t *ret);
 const Route *route_table_find(const RouteTable *t, const char *name) _pure_;
 

@@ -51,7 +51,7 @@ TEST(address_parse) {
 
 TEST(enums) {
         ASSERT_EQ(proxy_protocol_from_string("tcp"), PROXY_PROTOCOL_TCP);
-        ASSERT_EQ(proxy_protocol_from_string("udp"), _PROXY_PROTOCOL_INVALID);
+        ASSERT_EQ(proxy_protocol_from_string("sctp"), _PROXY_PROTOCOL_INVALID);
         ASSERT_STREQ(proxy_balance_to_string(PROXY_BALANCE_LEAST_CONN), "least_conn");
         ASSERT_EQ(proxy_balance_from_string(NULL), _PROXY_BALANCE_INVALID);
 }
@@ -165,7 +165,7 @@ TEST(invalid) {
         ASSERT_INVALID(R("\"backends\": [\"127.0.0.1:81\"]"), "r", "listen");
         ASSERT_INVALID(R("\"listen\": \"host:80\", \"backends\": [\"127.0.0.1:81\"]"), "r",
                        "listen");
-        ASSERT_INVALID(R(OKR ", \"protocol\": \"udp\""), "r", "protocol");
+        ASSERT_INVALID(R(OKR ", \"protocol\": \"sctp\""), "r", "protocol");
         ASSERT_INVALID(R(OKR ", \"colour\": 1"), "r", "colour");
         ASSERT_INVALID(R(OKR ", \"host\": \"a..b\""), "r", "host");
         ASSERT_INVALID(R(OKR ", \"host\": \"*\""), "r", "host");

@@ -8,6 +8,7 @@
 #include "fileio.h"
 #include "log.h"
 #include "parse-util.h"
+#include "proxy-tls.h"
 #include "proxy.h"
 
 /* Not a daemon and not shipped: zl-proxyd gets its routes from Proxy1.SetRoutes (next step).
@@ -16,12 +17,14 @@
 
 static const char *arg_routes;
 static const char *arg_stats;
+static const char *arg_certs;
 static ProxyConfig arg_config;
 
 static void help(void) {
         printf("zl-proxy-test-server --routes FILE [--stats FILE] [--workers N]\n"
                "        [--header-timeout MS] [--idle-timeout MS] [--backend-timeout MS]\n"
-               "        [--max-body BYTES] [--eject-failures N] [--eject-time MS]\n");
+               "        [--max-body BYTES] [--eject-failures N] [--eject-time MS]\n"
+               "        [--certs DIR] [--hsts SECONDS]\n");
 }
 
 static int parse_ms(const char *s, uint64_t *ret_usec) {
@@ -45,6 +48,8 @@ static int parse_argv(int argc, char *argv[]) {
                 { "max-body", required_argument, NULL, 'M' },
                 { "eject-failures", required_argument, NULL, 'F' },
                 { "eject-time", required_argument, NULL, 'E' },
+                { "certs", required_argument, NULL, 'C' },
+                { "hsts", required_argument, NULL, 'S' },
                 {},
         };
         int c, r = 0;
@@ -82,6 +87,12 @@ static int parse_argv(int argc, char *argv[]) {
                 case 'E':
                         r = parse_ms(optarg, &arg_config.eject_usec);
                         break;
+                case 'C':
+                        arg_certs = optarg;
+                        break;
+                case 'S':
+                        r = safe_atou64(optarg, &arg_config.hsts_max_age_sec);
+                        break;
                 default:
                         return -EINVAL;
                 }
@@ -116,6 +127,20 @@ static int load_routes(Proxy *p) {
         for (size_t i = 0; i < t->n_routes; i++)
                 log_debug("Route '%s' on %s.", t->routes[i].name,
                           t->listeners[t->routes[i].listener].address.text);
+        return 0;
+}
+
+/* https certificates from --certs (SIGHUP reloads them with the routes). */
+static int load_certs(Proxy *p) {
+        ProxyTlsError e = {};
+        int r;
+
+        if (!arg_certs)
+                return 0;
+        r = proxy_tls_reload(proxy_get_tls(p), arg_certs, &e);
+        if (r < 0)
+                return log_error_errno(r, "Failed to load the certificates of '%s': %s", arg_certs,
+                                       e.message);
         return 0;
 }
 
@@ -193,7 +218,7 @@ int main(int argc, char *argv[]) {
         r = proxy_new(&arg_config, &p);
         if (r < 0)
                 return log_error_errno(r, "Failed to create the proxy: %m"), 1;
-        if (load_routes(p) < 0)
+        if (load_certs(p) < 0 || load_routes(p) < 0)
                 return 1;
         r = proxy_run(p);
         if (r < 0)
@@ -204,9 +229,11 @@ int main(int argc, char *argv[]) {
         for (;;) {
                 if (sigwait(&mask, &sig) != 0)
                         continue;
-                if (sig == SIGHUP)
-                        (void) load_routes(p); /* a bad file changes nothing */
-                else if (sig == SIGUSR1 && arg_stats) {
+                if (sig == SIGHUP) {
+                        /* A bad file changes nothing. */
+                        (void) load_certs(p);
+                        (void) load_routes(p);
+                } else if (sig == SIGUSR1 && arg_stats) {
                         r = write_stats(p);
                         if (r < 0)
                                 log_warning_errno(r, "Failed to write '%s': %m, ignoring",

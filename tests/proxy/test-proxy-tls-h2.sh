@@ -1,0 +1,288 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# test-proxy-tls-h2.sh: TLS and HTTP/2 on client connections of the data plane
+# (zl-proxy-test-server) with python backends on 127.0.0.1: SNI certificates, the self-signed
+# fallback, ALPN h2 and h2c prior knowledge with curl, nghttp and h2load, forwarded headers,
+# HSTS, session resumption, GOAWAY on a malformed frame, TLS 1.1 refused, WebSocket over TLS,
+# certificate reload. TAP output.
+set -uo pipefail
+
+server=$1
+srcdir=$2
+py=/usr/bin/python3
+tmp=$(mktemp -d /tmp/zl-proxy-tls-test.XXXXXX)
+pids=()
+n=0
+failed=0
+
+cleanup() {
+        for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+        wait 2>/dev/null
+        rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+not_ok() { n=$((n + 1)); failed=1; echo "not ok $n - $1"; shift; for l in "$@"; do echo "# $l"; done; }
+check() { # check NAME COMMAND...: ok when the command succeeds
+        local name=$1; shift
+        if out=$("$@" 2>&1); then ok "$name"; else not_ok "$name" "$out"; fi
+}
+
+for t in curl openssl nghttp h2load; do
+        command -v $t >/dev/null || { echo "1..0 # SKIP $t missing"; exit 0; }
+done
+curl -V | grep -q HTTP2 || { echo "1..0 # SKIP curl without HTTP/2"; exit 0; }
+
+base=$((20000 + RANDOM % 20000))
+pa=$((base + 1)) pecho=$((base + 2)) ptls=$((base + 10)) pplain=$((base + 11))
+
+cert() { # cert DIR FILE-BASE CN
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+                -keyout "$1/$2.key" -out "$1/$2.crt" -subj "/CN=$3" -addext "subjectAltName=DNS:$3" \
+                -days 2 2>/dev/null
+}
+mkdir -p "$tmp/certs"
+cert "$tmp/certs" a.test a.test
+cert "$tmp/certs" b.test b.test
+cert "$tmp/certs" _wildcard.w.test wild.w.test
+
+start_backend() { # start_backend MODE PORT [NAME]; waits for "ready"
+        $py "$srcdir/backend.py" "$@" >"$tmp/backend-$2.out" 2>&1 &
+        pids+=($!)
+        for _ in $(seq 50); do grep -q ready "$tmp/backend-$2.out" && return 0; sleep 0.1; done
+        echo "Bail out! backend $* did not start"
+        exit 1
+}
+start_backend http $pa A
+
+cat >"$tmp/routes.json" <<EOF
+{"routes": [
+  {"name": "secure", "listen": "127.0.0.1:$ptls", "protocol": "https", "backends": ["127.0.0.1:$pa"]},
+  {"name": "plain", "listen": "127.0.0.1:$pplain", "backends": ["127.0.0.1:$pa"]}
+]}
+EOF
+"$server" --routes "$tmp/routes.json" --certs "$tmp/certs" --stats "$tmp/stats.json" --workers 2 \
+        --header-timeout 2000 >"$tmp/server.out" 2>&1 &
+server_pid=$!
+pids+=($server_pid)
+for _ in $(seq 50); do grep -q READY "$tmp/server.out" && break; sleep 0.1; done
+grep -q READY "$tmp/server.out" || { echo "Bail out! server did not start"; cat "$tmp/server.out"; exit 1; }
+
+tls=https://a.test:$ptls
+resolve=(--resolve "a.test:$ptls:127.0.0.1" --resolve "b.test:$ptls:127.0.0.1" -k)
+json() { $py -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+subject() { # subject SERVERNAME: the CN the proxy serves for it
+        openssl s_client -connect "127.0.0.1:$ptls" ${1:+-servername "$1"} </dev/null 2>/dev/null |
+                sed -n 's/^subject=.*CN *= *\([^,]*\).*/\1/p'
+}
+stats() { kill -USR1 $server_pid; sleep 0.3; $py -c "import json; d=json.load(open('$tmp/stats.json')); print($1)"; }
+
+# A raw HTTP/2 client for what curl will not do: malformed frames, WebSocket over TLS.
+cat >"$tmp/h2tool.py" <<'PY'
+import socket, ssl, struct, sys
+
+def tls_connect(port, alpn):
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    if alpn:
+        ctx.set_alpn_protocols([alpn])
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=5),
+                        server_hostname="a.test")
+    return s
+
+def frames(s):
+    buf = b""
+    while True:
+        while len(buf) >= 9:
+            length = int.from_bytes(buf[:3], "big")
+            if len(buf) < 9 + length:
+                break
+            yield buf[3], buf[9:9 + length]
+            buf = buf[9 + length:]
+        data = s.recv(65536)
+        if not data:
+            return
+        buf += data
+
+def goaway(port):
+    # Preface, SETTINGS, then DATA on stream 0: a connection error.
+    s = tls_connect(port, "h2")
+    if s.selected_alpn_protocol() != "h2":
+        print("alpn", s.selected_alpn_protocol()); return False
+    s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + struct.pack(">I", 0)[1:] + b"\x04\x00" +
+              b"\x00\x00\x00\x00" + struct.pack(">I", 3)[1:] + b"\x00\x00\x00\x00\x00\x00abc")
+    for ftype, payload in frames(s):
+        if ftype == 7:
+            code = int.from_bytes(payload[4:8], "big")
+            print("GOAWAY error", code)
+            return code == 1
+    print("no GOAWAY"); return False
+
+def ws(port):
+    s = tls_connect(port, "http/1.1")
+    s.sendall(b"GET /ws HTTP/1.1\r\nHost: a.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+              b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        buf += s.recv(65536)
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    if not head.startswith(b"HTTP/1.1 101"):
+        print("no 101: %r" % head); return False
+    payload = bytes(range(256)) * 1024
+    s.sendall(payload)
+    got = rest
+    while len(got) < len(payload):
+        data = s.recv(65536)
+        if not data:
+            break
+        got += data
+    print("echoed", len(got))
+    return got == payload
+
+def stall(port):
+    # Half a ClientHello, then nothing: the header timeout (2 s here) ends the handshake.
+    import time
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")
+    start = time.monotonic()
+    data = s.recv(100)
+    took = time.monotonic() - start
+    print("closed after %.1f s, got %r" % (took, data))
+    return data == b"" and 1.0 < took < 5.0
+
+sys.exit(0 if {"goaway": goaway, "ws": ws, "stall": stall}[sys.argv[1]](int(sys.argv[2])) else 1)
+PY
+
+echo "1..21"
+
+# 1-3: SNI picks the certificate; an unknown name gets the self-signed fallback.
+[ "$(subject a.test)" = a.test ] && [ "$(subject b.test)" = b.test ] &&
+        ok "SNI: a.test and b.test get their certificates" ||
+        not_ok "SNI picks the certificate" "$(subject a.test) $(subject b.test)"
+[ "$(subject x.w.test)" = wild.w.test ] && [ "$(subject w.test)" != wild.w.test ] &&
+        ok "wildcard certificate for one more label" ||
+        not_ok "wildcard certificate" "$(subject x.w.test) $(subject w.test)"
+fallback=$(subject unknown.test)
+nosni=$(subject "")
+{ [ "$fallback" = "$(hostname)" ] || [ "$fallback" = localhost ]; } && [ "$nosni" = "$fallback" ] &&
+        ok "unknown name and no SNI: self-signed fallback ($fallback)" ||
+        not_ok "self-signed fallback" "'$fallback' '$nosni' '$(hostname)'"
+
+# 4-5: HTTP/1.1 over TLS: forwarded headers at the backend, HSTS on the answer, keep-alive.
+out=$(curl -sS --http1.1 "${resolve[@]}" -D "$tmp/h1.head" "$tls/h1?x=1")
+fw=$(echo "$out" | json "d['headers']['x-forwarded-proto'], d['headers']['x-forwarded-for'], d['headers']['x-forwarded-host'], d['headers']['via'], d['path']")
+[ "$fw" = "https 127.0.0.1 a.test:$ptls 1.1 zl-proxyd /h1?x=1" ] &&
+        grep -qi '^strict-transport-security: max-age=31536000' "$tmp/h1.head" &&
+        grep -q '^HTTP/1.1 200' "$tmp/h1.head" &&
+        ok "HTTP/1.1 over TLS: forwarded headers, HSTS" ||
+        not_ok "HTTP/1.1 over TLS" "$fw" "$(cat "$tmp/h1.head")"
+out=$(curl -sS --http1.1 "${resolve[@]}" -v "$tls/a" "$tls/b" 2>&1 >/dev/null)
+echo "$out" | grep -q 'Re-using existing connection' && ok "HTTP/1.1 keep-alive over TLS" ||
+        not_ok "HTTP/1.1 keep-alive over TLS" "$out"
+
+# 6-7: HTTP/2 by ALPN, and h2c with prior knowledge on the plain listener.
+out=$(curl -sS --http2 "${resolve[@]}" -D "$tmp/h2.head" "$tls/h2")
+fw=$(echo "$out" | json "d['headers']['x-forwarded-proto'], d['headers']['x-forwarded-for'], d['headers']['host'], d['path']")
+[ "$fw" = "https 127.0.0.1 a.test:$ptls /h2" ] && grep -q '^HTTP/2 200' "$tmp/h2.head" &&
+        grep -qi '^strict-transport-security: max-age=31536000' "$tmp/h2.head" &&
+        ok "HTTP/2 over TLS (ALPN h2): forwarded headers, HSTS" ||
+        not_ok "HTTP/2 over TLS" "$fw" "$(cat "$tmp/h2.head")"
+out=$(curl -sS --http2-prior-knowledge -D "$tmp/h2c.head" "http://127.0.0.1:$pplain/h2c")
+fw=$(echo "$out" | json "d['headers']['x-forwarded-proto'], d['headers']['via'], d['path']")
+[ "$fw" = "http 1.1 zl-proxyd /h2c" ] && grep -q '^HTTP/2 200' "$tmp/h2c.head" &&
+        ! grep -qi strict-transport "$tmp/h2c.head" &&
+        ok "h2c with prior knowledge" || not_ok "h2c with prior knowledge" "$fw" "$(cat "$tmp/h2c.head")"
+
+# 8-9: request and response bodies over HTTP/2: a chunked upload (no length), a chunked download.
+head -c 300000 /dev/urandom >"$tmp/upload"
+want=$(sha256sum "$tmp/upload" | cut -d' ' -f1)
+out=$(curl -sS --http2 "${resolve[@]}" -H 'Transfer-Encoding: chunked' --data-binary @"$tmp/upload" \
+        "$tls/up" | json "d['len'], d['sha256'], d['chunked']")
+out2=$(curl -sS --http2-prior-knowledge --data-binary @"$tmp/upload" "http://127.0.0.1:$pplain/up" |
+        json "d['len'], d['sha256'], d['chunked']")
+[ "$out" = "300000 $want True" ] && [ "$out2" = "300000 $want False" ] &&
+        ok "HTTP/2 uploads: streamed without and with a length" ||
+        not_ok "HTTP/2 uploads" "$out" "$out2"
+out=$(curl -sS --http2 "${resolve[@]}" "$tls/chunked" | sha256sum | cut -d' ' -f1)
+want=$($py -c "import hashlib; print(hashlib.sha256(b''.join(('line %d\n' % i).encode() * 100 for i in range(50))).hexdigest())")
+[ "$out" = "$want" ] && ok "HTTP/2 download of a chunked response" ||
+        not_ok "HTTP/2 chunked download" "$out != $want"
+
+# 10: nghttp.
+if out=$(nghttp -v -n "https://127.0.0.1:$ptls/nghttp" 2>&1) &&
+        echo "$out" | grep -Eq 'recv \(stream_id=[0-9]+\) :status: 200' &&
+        echo "$out" | grep -Eq 'recv DATA frame <length=[0-9]+, flags=0x01, stream_id=[0-9]+>' &&
+        ! echo "$out" | grep -q RST_STREAM; then
+        ok "nghttp -v: HEADERS and DATA"
+else
+        not_ok "nghttp -v" "$(echo "$out" | tail -20)"
+fi
+
+# 11-12: h2load over TLS and over h2c: every request succeeds.
+out=$(h2load -n 2000 -c 10 -m 4 "https://127.0.0.1:$ptls/load" 2>&1)
+echo "$out" | grep -q 'requests: 2000 total, 2000 started, 2000 done, 2000 succeeded, 0 failed' &&
+        echo "$out" | grep -q 'Application protocol: h2' &&
+        ok "h2load -n 2000 -c 10 over TLS: all succeeded" ||
+        not_ok "h2load over TLS" "$(echo "$out" | grep -E 'requests:|status|protocol')"
+out=$(h2load -n 2000 -c 10 -m 4 "http://127.0.0.1:$pplain/load" 2>&1)
+echo "$out" | grep -q 'requests: 2000 total, 2000 started, 2000 done, 2000 succeeded, 0 failed' &&
+        ok "h2load -n 2000 -c 10 over h2c: all succeeded" ||
+        not_ok "h2load over h2c" "$(echo "$out" | grep -E 'requests:|status')"
+
+# 13-14: session resumption with tickets, TLS 1.3 and 1.2 (workers share the keys).
+resumed() { # resumed VERSION-FLAG
+        (sleep 0.3) | openssl s_client -connect "127.0.0.1:$ptls" -servername a.test "$1" \
+                -sess_out "$tmp/sess" >/dev/null 2>&1
+        for _ in 1 2 3 4; do
+                (sleep 0.3) | openssl s_client -connect "127.0.0.1:$ptls" -servername a.test "$1" \
+                        -sess_in "$tmp/sess" 2>/dev/null | grep -q '^Reused,' || return 1
+        done
+}
+check "TLS 1.3 session resumption (tickets)" resumed -tls1_3
+check "TLS 1.2 session resumption (tickets)" resumed -tls1_2
+
+# 15: TLS 1.1 is refused by the proxy (the client allows it).
+out=$(openssl s_client -connect "127.0.0.1:$ptls" -servername a.test -tls1_1 \
+        -cipher 'DEFAULT@SECLEVEL=0' </dev/null 2>&1)
+echo "$out" | grep -q 'alert protocol version' && ! echo "$out" | grep -q '^New, TLSv1.1' &&
+        ok "TLS 1.1 refused" || not_ok "TLS 1.1 refused" "$(echo "$out" | head -5)"
+
+# 16-17: a malformed frame gets GOAWAY(PROTOCOL_ERROR); an HTTP/2 request in flight on another
+# connection of the same proxy completes, and new ones are served.
+curl -sS --http2 "${resolve[@]}" -o "$tmp/held" -w '%{http_code}' "$tls/hold?key=g" >"$tmp/held.code" &
+held=$!
+sleep 0.5
+check "malformed frame answered with GOAWAY" $py "$tmp/h2tool.py" goaway $ptls
+curl -sS -o /dev/null "http://127.0.0.1:$pa/release?key=g"
+wait $held
+code=$(curl -sS --http2 "${resolve[@]}" -o /dev/null -w '%{http_code}' "$tls/after")
+[ "$(cat "$tmp/held.code")" = 200 ] && [ "$(json "d['path']" <"$tmp/held")" = "/hold?key=g" ] &&
+        [ "$code" = 200 ] && ok "other connections unaffected by the GOAWAY" ||
+        not_ok "other connections unaffected" "$(cat "$tmp/held.code") $code"
+
+# 18: WebSocket upgrade over TLS (HTTP/1.1): relayed by buffered copies both ways.
+check "WebSocket echo over TLS" $py "$tmp/h2tool.py" ws $ptls
+
+# 19: certificates reloaded on SIGHUP: a new name, a changed one.
+cert "$tmp/certs" c.test c.test
+cert "$tmp/certs" a.test a-renewed.test
+kill -HUP $server_pid
+sleep 0.5
+[ "$(subject c.test)" = c.test ] && [ "$(subject a.test)" = a-renewed.test ] &&
+        [ "$(curl -sS --http2 "${resolve[@]}" -o /dev/null -w '%{http_code}' "$tls/x")" = 200 ] &&
+        ok "certificates reloaded" || not_ok "certificates reloaded" "$(subject c.test) $(subject a.test)"
+
+# 20: a stalled handshake is cut by the header timeout.
+check "stalled TLS handshake closed by the header timeout" $py "$tmp/h2tool.py" stall $ptls
+
+# 21: HTTP/2 streams are counted as requests of their route.
+req=$(stats "d['routes']['secure']['requests'], d['routes']['plain']['requests']")
+sec=${req% *} plain=${req#* }
+[ "$sec" -ge 2008 ] && [ "$plain" -ge 2002 ] && ok "requests counted per route ($req)" ||
+        not_ok "requests counted per route" "$req"
+
+kill -TERM $server_pid
+wait $server_pid || { failed=1; echo "# server exit status $?"; }
+exit $failed

@@ -209,6 +209,7 @@ typedef struct ContainerInfo {
         usec_t started_at;
         usec_t finished_at;
         char **labels; /* key, value, key, value ... */
+        char *ip; /* from zl-netd, "" when the container has none */
         char *rootfs; /* from InspectContainer, when the image is "" */
 } ContainerInfo;
 
@@ -218,6 +219,7 @@ static void container_info_done(ContainerInfo *c) {
         free(c->image);
         free(c->state);
         strv_free(c->labels);
+        free(c->ip);
         free(c->rootfs);
 }
 
@@ -270,7 +272,14 @@ static int read_container_info(sd_bus_message *m, ContainerInfo *c) {
         }
         if (r < 0)
                 return r;
-        return sd_bus_message_exit_container(m);
+        r = sd_bus_message_exit_container(m);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(m, "s", &name);
+        if (r < 0)
+                return r;
+        c->ip = strdup(name);
+        return c->ip ? 0 : -ENOMEM;
 }
 
 /* ListContainers with the filter given as: state and name (may be NULL), labels ("key" or
@@ -310,11 +319,11 @@ static int list_containers(sd_bus *bus, const char *state, const char *name, cha
         if (r < 0)
                 return log_call_error(r, &error, "list the containers");
 
-        r = sd_bus_message_enter_container(reply, 'a', "(ssssuittta{ss})");
+        r = sd_bus_message_enter_container(reply, 'a', "(ssssuittta{ss}s)");
         while (r >= 0) {
                 ContainerInfo *items;
 
-                r = sd_bus_message_enter_container(reply, 'r', "ssssuittta{ss}");
+                r = sd_bus_message_enter_container(reply, 'r', "ssssuittta{ss}s");
                 if (r <= 0)
                         break;
                 items = reallocarray(l.items, l.n + 1, sizeof(ContainerInfo));
@@ -387,6 +396,8 @@ typedef struct CreateArgs {
         char *rootfs; /* absolute */
         const char *image; /* without --rootfs: the first argument */
         const char *pull; /* pull_policy */
+        const char *platform; /* of the pull */
+        const char *creds; /* "user:password" for the pull */
         char **entrypoint;
         char **args; /* points into argv */
 } CreateArgs;
@@ -448,6 +459,9 @@ static void create_help(bool run) {
                "     --rootfs=DIR          A root directory instead of an IMAGE\n"
                "     --pull=POLICY         missing (default: pull when the node lacks the\n"
                "                           image), always or never\n"
+               "     --platform=P          os/arch[/variant] to pull (default: the node's)\n"
+               "     --creds=USER:PASS     Registry credentials for the pull (else those of\n"
+               "                           'login')\n"
                "     --entrypoint=CMD      Replace the image's entrypoint (and drop its CMD)\n"
                "     --name=NAME           Name it (default: zl- and 8 hex digits)\n");
         if (run)
@@ -492,6 +506,8 @@ static int parse_create_args(int argc, char *argv[], bool run, CreateArgs *a) {
                 ARG_ROOTFS,
                 ARG_PULL,
                 ARG_ENTRYPOINT,
+                ARG_PLATFORM,
+                ARG_CREDS,
         };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -514,6 +530,8 @@ static int parse_create_args(int argc, char *argv[], bool run, CreateArgs *a) {
                 { "rootfs", required_argument, NULL, ARG_ROOTFS },
                 { "pull", required_argument, NULL, ARG_PULL },
                 { "entrypoint", required_argument, NULL, ARG_ENTRYPOINT },
+                { "platform", required_argument, NULL, ARG_PLATFORM },
+                { "creds", required_argument, NULL, ARG_CREDS },
                 {},
         };
         const char *command = run ? "container run" : "container create";
@@ -666,6 +684,16 @@ static int parse_create_args(int argc, char *argv[], bool run, CreateArgs *a) {
                         if (strv_extend(&a->entrypoint, optarg) < 0)
                                 return log_oom(), ZLCTL_EXIT_FAILURE;
                         break;
+                case ARG_PLATFORM:
+                        a->platform = optarg;
+                        break;
+                case ARG_CREDS:
+                        /* As `zlctl pull --creds`. */
+                        if (!strchr(optarg, ':'))
+                                return usage_error(command,
+                                                   "invalid --creds: expected USER:PASSWORD");
+                        a->creds = optarg;
+                        break;
                 default:
                         return getopt_failure(command, c, argv);
                 }
@@ -682,8 +710,9 @@ static int parse_create_args(int argc, char *argv[], bool run, CreateArgs *a) {
                         return usage_error(command,
                                            "invalid IMAGE '%s': %s (missing --rootfs DIR?)",
                                            a->image, why ?: "not an image reference");
-        } else if (a->pull || a->entrypoint)
-                return usage_error(command, "--pull and --entrypoint need an IMAGE, not --rootfs");
+        } else if (a->pull || a->entrypoint || a->platform || a->creds)
+                return usage_error(command, "--pull, --platform, --creds and --entrypoint need an "
+                                            "IMAGE, not --rootfs");
         if (a->rm && a->detach)
                 return usage_error(command, "--rm cannot be used with -d: nothing would remove "
                                             "the container once it exits");
@@ -719,6 +748,10 @@ static int append_create_options(sd_bus_message *m, const CreateArgs *a) {
                 r = sd_bus_message_append(m, "{sv}", "image", "s", a->image);
         if (r >= 0 && a->pull)
                 r = sd_bus_message_append(m, "{sv}", "pull_policy", "s", a->pull);
+        if (r >= 0 && a->platform)
+                r = sd_bus_message_append(m, "{sv}", "platform", "s", a->platform);
+        if (r >= 0 && a->creds)
+                r = sd_bus_message_append(m, "{sv}", "registry_auth", "s", a->creds);
         if (r >= 0 && a->entrypoint)
                 r = append_option_strv(m, "entrypoint", a->entrypoint);
         if (r >= 0 && a->args)
@@ -1653,13 +1686,14 @@ static json_t *time_to_json(usec_t t) {
 static json_t *container_to_json(const ContainerInfo *c, usec_t n) {
         char status[128];
 
-        return json_pack("{s:s, s:s, s:s, s:s?, s:s, s:s, s:I, s:o, s:o, s:o, s:o, s:o}", "id",
-                         c->id, "name", c->name, "image", c->image, "rootfs", c->rootfs, "state",
-                         c->state, "status", container_status(c, n, status, sizeof(status)), "pid",
-                         (json_int_t) c->pid, "exit_code",
-                         c->exit_code >= 0 ? json_integer(c->exit_code) : json_null(), "created_at",
-                         time_to_json(c->created_at), "started_at", time_to_json(c->started_at),
-                         "finished_at", time_to_json(c->finished_at), "labels", labels_to_json(c));
+        return json_pack("{s:s, s:s, s:s, s:s?, s:s, s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:s?}",
+                         "id", c->id, "name", c->name, "image", c->image, "rootfs", c->rootfs,
+                         "state", c->state, "status",
+                         container_status(c, n, status, sizeof(status)), "pid", (json_int_t) c->pid,
+                         "exit_code", c->exit_code >= 0 ? json_integer(c->exit_code) : json_null(),
+                         "created_at", time_to_json(c->created_at), "started_at",
+                         time_to_json(c->started_at), "finished_at", time_to_json(c->finished_at),
+                         "labels", labels_to_json(c), "ip", isempty(c->ip) ? NULL : c->ip);
 }
 
 static int print_list_json(const ContainerList *l, bool (*keep)(const ContainerInfo *c)) {
@@ -1842,8 +1876,8 @@ int verb_ps(int argc, char *argv[]) {
                         printf("%s ps [OPTIONS...]\n\n"
                                "List the containers with the service and replica they\n"
                                "belong to (labels zlayer.service and zlayer.replica, '-' for\n"
-                               "none), their state and uptime. Running and paused ones, or\n"
-                               "all with -a.\n\n"
+                               "none), their state, IP address (from zl-netd, '-' for none)\n"
+                               "and uptime. Running and paused ones, or all with -a.\n\n"
                                "Options:\n"
                                "  -h --help              Show this help\n"
                                "  -a --all               Show containers in every state\n"
@@ -1873,7 +1907,7 @@ int verb_ps(int argc, char *argv[]) {
                 return print_list_json(&l, all ? NULL : keep_up) < 0 ? ZLCTL_EXIT_FAILURE
                                                                      : ZLCTL_EXIT_OK;
 
-        t = table_new("ID", "SERVICE", "REPLICA", "NAME", "STATE", "UPTIME");
+        t = table_new("ID", "SERVICE", "REPLICA", "NAME", "STATE", "IP", "UPTIME");
         if (!t)
                 return log_oom(), ZLCTL_EXIT_FAILURE;
         n = now(CLOCK_REALTIME);
@@ -1889,7 +1923,7 @@ int verb_ps(int argc, char *argv[]) {
                         uptime = format_uptime(since(ci->started_at, n), span, sizeof(span));
                 r = table_add_row(t, id, container_label(ci, "zlayer.service"),
                                   container_label(ci, "zlayer.replica"), ci->name, ci->state,
-                                  uptime);
+                                  isempty(ci->ip) ? NULL : ci->ip, uptime);
                 if (r < 0)
                         return log_oom(), ZLCTL_EXIT_FAILURE;
         }

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* zlctl-image.c: zlctl pull, push, login, logout and image ls|inspect|rm|tag|prune|import. */
+/* zlctl-image.c: zlctl pull, push, login, logout, image ls|inspect|rm|tag|prune|import|export. */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -482,7 +482,7 @@ int verb_logout(int argc, char *argv[]) {
         return call(bus, "Logout", CALL_TIMEOUT_USEC, NULL, "log out of", argv[1], "s", argv[1]);
 }
 
-/* ---- image ls | inspect | rm | tag | prune | import -------------------------------------- */
+/* ---- image ls | inspect | rm | tag | prune | import | export ----------------------------- */
 
 static bool want_help(int argc, char *argv[]) {
         for (int i = 1; i < argc; i++)
@@ -662,32 +662,83 @@ static int verb_image_prune(int argc, char *argv[]) {
         return ZLCTL_EXIT_OK;
 }
 
+/* The daemon resolves paths in its own working directory: an absolute path goes on the bus. */
+static char *absolute_path(const char *path) {
+        _cleanup_free_ char *cwd = NULL;
+
+        if (path[0] == '/')
+                return strdup(path);
+        cwd = getcwd(NULL, 0);
+        if (!cwd)
+                return NULL;
+        return strjoin(cwd, "/", path);
+}
+
 static int verb_image_import(int argc, char *argv[]) {
         _cleanup_(bus_unrefp) sd_bus *bus = NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        _cleanup_free_ char *dir = NULL;
+        _cleanup_free_ char *path = NULL;
         const char *digest;
         int r;
 
         if (want_help(argc, argv)) {
-                printf("%s image import DIR REF\n\nAdd the image of an OCI image layout "
-                       "directory to the node's store as REF.\n",
-                       program_name);
+                printf("%s image import PATH [REF]\n\nAdd an image to the node's store from an "
+                       "OCI image layout directory or an\nimage archive: an OCI layout tar ('%s "
+                       "image export', 'skopeo copy ...\noci-archive:') or a docker archive "
+                       "('docker save', 'podman save'), plain or\ncompressed. Without REF the "
+                       "image gets the name the layout or archive gives it.\nPrints the "
+                       "manifest digest.\n",
+                       program_name, program_name);
                 return ZLCTL_EXIT_OK;
         }
-        if (argc != 3)
-                return usage_error("image import", "expected DIR and REF");
-        /* The daemon resolves paths in its own working directory. */
-        dir = realpath(argv[1], NULL);
-        if (!dir) {
-                log_error_errno(errno, "Invalid DIR '%s': %m", argv[1]);
+        if (argc < 2 || argc > 3)
+                return usage_error("image import", "expected PATH and optionally REF");
+        path = realpath(argv[1], NULL);
+        if (!path) {
+                log_error_errno(errno, "Invalid PATH '%s': %m", argv[1]);
                 return ZLCTL_EXIT_FAILURE;
         }
         r = open_bus(&bus);
         if (r != 0)
                 return r;
-        r = call(bus, "ImportImage", JOB_TIMEOUT_USEC, &reply, "import", argv[1], "ss", dir,
-                 argv[2]);
+        r = call(bus, "ImportImage", JOB_TIMEOUT_USEC, &reply, "import", argv[1], "ss", path,
+                 argc == 3 ? argv[2] : "");
+        if (r != 0)
+                return r;
+        if (sd_bus_message_read(reply, "s", &digest) < 0)
+                return ZLCTL_EXIT_FAILURE;
+        printf("%s\n", digest);
+        return ZLCTL_EXIT_OK;
+}
+
+static int verb_image_export(int argc, char *argv[]) {
+        _cleanup_(bus_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_free_ char *path = NULL;
+        const char *digest;
+        int r;
+
+        if (want_help(argc, argv)) {
+                printf("%s image export REF PATH\n\nWrite an image of the node's store to PATH: "
+                       "an OCI layout archive when PATH\nends in .tar (loadable by '%s image "
+                       "import', 'podman load', 'docker load' and\n'skopeo copy oci-archive:"
+                       "PATH ...'), else an OCI image layout directory, which\nmust not exist "
+                       "or be empty. Written atomically. Prints the manifest digest.\n",
+                       program_name, program_name);
+                return ZLCTL_EXIT_OK;
+        }
+        if (argc != 3)
+                return usage_error("image export", "expected REF and PATH");
+        if (isempty(argv[2]) || endswith(argv[2], "/"))
+                return usage_error("image export", "PATH must name a file or directory");
+        path = absolute_path(argv[2]);
+        if (!path)
+                return log_oom(), ZLCTL_EXIT_FAILURE;
+        r = open_bus(&bus);
+        if (r != 0)
+                return r;
+        r = call(bus, "ExportImage", JOB_TIMEOUT_USEC, &reply, "export", argv[1], "ss", argv[1],
+                 path);
         if (r != 0)
                 return r;
         if (sd_bus_message_read(reply, "s", &digest) < 0)
@@ -702,7 +753,8 @@ static const Verb image_verbs[] = {
         { "rm", verb_image_rm, "Remove image tags" },
         { "tag", verb_image_tag, "Give an image another name" },
         { "prune", verb_image_prune, "Delete what no image or container uses" },
-        { "import", verb_image_import, "Add an image from an OCI layout directory" },
+        { "import", verb_image_import, "Add an image from an OCI layout or an archive" },
+        { "export", verb_image_export, "Write an image as an OCI layout or archive" },
         { "pull", verb_pull, "Pull an image (as 'pull')" },
         { "push", verb_push, "Push an image (as 'push')" },
         {},

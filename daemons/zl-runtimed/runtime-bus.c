@@ -120,6 +120,8 @@ typedef struct CreateArgs {
         ContainerOptions o;
         char *pull_policy;
         char **entrypoint;
+        char *platform; /* of the pull the image may need */
+        char *registry_auth;
 } CreateArgs;
 
 #define CREATE_ARGS_INIT ((CreateArgs){ .o = CONTAINER_OPTIONS_INIT })
@@ -128,6 +130,10 @@ static void create_args_done(CreateArgs *a) {
         container_options_done(&a->o);
         a->pull_policy = mfree(a->pull_policy);
         a->entrypoint = strv_free(a->entrypoint);
+        a->platform = mfree(a->platform);
+        if (a->registry_auth)
+                explicit_bzero(a->registry_auth, strlen(a->registry_auth));
+        a->registry_auth = mfree(a->registry_auth);
 }
 
 typedef struct CreateOption {
@@ -168,6 +174,8 @@ static const CreateOption create_options[] = {
         OPT("log_max_files", OPT_U, log_max_files),
         { "pull_policy", OPT_S, offsetof(CreateArgs, pull_policy) },
         { "entrypoint", OPT_AS, offsetof(CreateArgs, entrypoint) },
+        { "platform", OPT_S, offsetof(CreateArgs, platform) },
+        { "registry_auth", OPT_S, offsetof(CreateArgs, registry_auth) },
         { "traceparent", OPT_S, SIZE_MAX },
 };
 #undef OPT
@@ -333,9 +341,14 @@ static int method_create_container(sd_bus_message *m, void *userdata, sd_bus_err
 
                 if (!im)
                         return zl_bus_reply_errnof(m, EOPNOTSUPP, "images are not available");
+                ImagePullOptions pull = {
+                        .platform = args.platform,
+                        .auth = args.registry_auth,
+                };
+
                 r = images_create_container(im, name, &args.o, TAKE_PTR(args.entrypoint),
-                                            args.pull_policy, on_created, sd_bus_message_ref(m), &c,
-                                            &msg);
+                                            args.pull_policy, &pull, on_created,
+                                            sd_bus_message_ref(m), &c, &msg);
                 if (r != 0)
                         sd_bus_message_unref(m);
                 if (r < 0)
@@ -344,11 +357,14 @@ static int method_create_container(sd_bus_message *m, void *userdata, sd_bus_err
                         return 1;
                 return reply_created(m, c);
         }
-        if (args.pull_policy || args.entrypoint)
+        if (args.pull_policy || args.entrypoint || args.platform || args.registry_auth)
                 return zl_bus_reply_errnof(m, EINVAL,
                                            "options: '%s' needs 'image' without 'rootfs' or "
                                            "config_json",
-                                           args.pull_policy ? "pull_policy" : "entrypoint");
+                                           args.pull_policy  ? "pull_policy"
+                                           : args.entrypoint ? "entrypoint"
+                                           : args.platform   ? "platform"
+                                                             : "registry_auth");
 
         r = manager_create(rt->manager, name, config_json, &args.o, &c, &msg);
         if (r < 0)
@@ -531,7 +547,7 @@ static int method_list_containers(sd_bus_message *m, void *userdata, sd_bus_erro
         r = sd_bus_message_new_method_return(m, &reply);
         if (r < 0)
                 return r;
-        r = sd_bus_message_open_container(reply, 'a', "(ssssuittta{ss})");
+        r = sd_bus_message_open_container(reply, 'a', "(ssssuittta{ss}s)");
         if (r < 0)
                 return r;
         for (size_t i = 0; i < manager_get_n_containers(rt->manager); i++) {
@@ -543,7 +559,7 @@ static int method_list_containers(sd_bus_message *m, void *userdata, sd_bus_erro
                         continue;
                 if (!container_matches_labels(c, labels))
                         continue;
-                r = sd_bus_message_open_container(reply, 'r', "ssssuittta{ss}");
+                r = sd_bus_message_open_container(reply, 'r', "ssssuittta{ss}s");
                 if (r >= 0)
                         r = sd_bus_message_append(
                                 reply, "ssssuittt", c->id, c->name, strempty(c->image),
@@ -552,6 +568,8 @@ static int method_list_containers(sd_bus_message *m, void *userdata, sd_bus_erro
                                 (uint64_t) c->finished_at);
                 if (r >= 0)
                         r = append_labels(reply, c);
+                if (r >= 0)
+                        r = sd_bus_message_append(reply, "s", strempty(c->net.address));
                 if (r >= 0)
                         r = sd_bus_message_close_container(reply);
                 if (r < 0)
@@ -1065,6 +1083,28 @@ static int method_import_image(sd_bus_message *m, void *userdata, sd_bus_error *
         return 1;
 }
 
+static int method_export_image(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_free_ char *msg = NULL;
+        Runtime *rt = userdata;
+        const char *path, *ref;
+        Images *im;
+        int r = 0;
+
+        (void) error;
+        im = images_or_reply(m, rt, &r);
+        if (!im)
+                return r;
+        r = sd_bus_message_read(m, "ss", &ref, &path);
+        if (r < 0)
+                return r;
+        r = images_export(im, ref, path, on_job_done, sd_bus_message_ref(m), NULL, &msg);
+        if (r < 0) {
+                sd_bus_message_unref(m);
+                return reply_error(m, r, msg);
+        }
+        return 1;
+}
+
 static int method_list_images(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         _cleanup_(bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_free_ unsigned *users = NULL;
@@ -1251,7 +1291,7 @@ static const sd_bus_vtable runtime_vtable[] = {
         SD_BUS_METHOD_WITH_ARGS("ResumeContainer", SD_BUS_ARGS("s", id), SD_BUS_NO_RESULT,
                                 method_resume_container, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("ListContainers", SD_BUS_ARGS("a{sv}", filter),
-                                SD_BUS_RESULT("a(ssssuittta{ss})", containers),
+                                SD_BUS_RESULT("a(ssssuittta{ss}s)", containers),
                                 method_list_containers, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("InspectContainer", SD_BUS_ARGS("s", id), SD_BUS_RESULT("s", json),
                                 method_inspect_container, SD_BUS_VTABLE_UNPRIVILEGED),
@@ -1279,6 +1319,9 @@ static const sd_bus_vtable runtime_vtable[] = {
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("ImportImage", SD_BUS_ARGS("s", path, "s", ref),
                                 SD_BUS_RESULT("s", digest), method_import_image,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ExportImage", SD_BUS_ARGS("s", ref, "s", path),
+                                SD_BUS_RESULT("s", digest), method_export_image,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("ListImages", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(ssssttu)", images),
                                 method_list_images, SD_BUS_VTABLE_UNPRIVILEGED),
@@ -1354,6 +1397,26 @@ static int property_get_labels(sd_bus *bus, const char *path, const char *interf
         return append_labels(reply, userdata);
 }
 
+/* Network: set when the container is created, before its object exists. IPAddress, Gateway,
+ * MacAddress: from then until the container exits (its address goes back to the node then). */
+static int property_get_network(sd_bus *bus, const char *path, const char *interface,
+                                const char *property, sd_bus_message *reply, void *userdata,
+                                sd_bus_error *error) {
+        Container *c = userdata;
+        const char *v = NULL;
+
+        (void) bus, (void) path, (void) interface, (void) error;
+        if (streq(property, "Network"))
+                v = network_mode_to_string(c->network);
+        else if (streq(property, "IPAddress"))
+                v = c->net.address;
+        else if (streq(property, "Gateway"))
+                v = c->net.gateway;
+        else if (streq(property, "MacAddress"))
+                v = c->net.mac;
+        return sd_bus_message_append(reply, "s", strempty(v));
+}
+
 static const sd_bus_vtable container_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_PROPERTY("Id", "s", NULL, offsetof(Container, id), SD_BUS_VTABLE_PROPERTY_CONST),
@@ -1372,6 +1435,13 @@ static const sd_bus_vtable container_vtable[] = {
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Image", "s", property_get_image, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Labels", "a{ss}", property_get_labels, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Network", "s", property_get_network, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("IPAddress", "s", property_get_network, 0,
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Gateway", "s", property_get_network, 0,
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("MacAddress", "s", property_get_network, 0,
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_VTABLE_END,
 };
 
@@ -1630,7 +1700,8 @@ static void on_changed(Manager *m, Container *c, bool state_changed, void *userd
         if (r >= 0)
                 r = sd_bus_emit_properties_changed(bus, path, RUNTIME_CONTAINER_INTERFACE, "State",
                                                    "Pid", "ExitCode", "OOMKilled", "StartedAt",
-                                                   "FinishedAt", NULL);
+                                                   "FinishedAt", "IPAddress", "Gateway",
+                                                   "MacAddress", NULL);
         if (r < 0)
                 log_debug_errno(r, "Failed to emit PropertiesChanged, ignoring: %m");
         if (state_changed)

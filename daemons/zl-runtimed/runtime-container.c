@@ -753,6 +753,59 @@ static int strv_extend_all(char ***l, char *const *more) {
         return 0;
 }
 
+/* Docker's ExposedPorts keys: "PORT[/PROTO]", tcp when PROTO is left out. */
+static int exposed_port_normalize(const char *s, char **ret) {
+        const char *slash = strchr(s, '/'), *proto = slash ? slash + 1 : "tcp";
+        size_t digits = slash ? (size_t) (slash - s) : strlen(s);
+        unsigned long port;
+        char *end;
+
+        if (digits == 0 || digits > 5 || strspn(s, "0123456789") != digits)
+                return -EINVAL;
+        port = strtoul(s, &end, 10);
+        if (port == 0 || port > 65535 ||
+            (!streq(proto, "tcp") && !streq(proto, "udp") && !streq(proto, "sctp")))
+                return -EINVAL;
+        return asprintf(ret, "%lu/%s", port, proto) < 0 ? -ENOMEM : 0;
+}
+
+int container_image_annotate(const ContainerImage *img, json_t *options, char **ret_error) {
+        _cleanup_(json_decrefp) json_t *ports = json_array();
+        _cleanup_free_ char *error = NULL;
+
+        assert(img);
+        assert(options);
+        if (!ports)
+                return -ENOMEM;
+        for (size_t i = 0; img->exposed_ports && img->exposed_ports[i]; i++) {
+                _cleanup_free_ char *p = NULL;
+                json_t *have;
+                size_t k;
+                bool dup = false;
+                int r;
+
+                r = exposed_port_normalize(img->exposed_ports[i], &p);
+                if (r == -EINVAL) {
+                        r = fail(&error, -EBADMSG,
+                                 "image '%s': config.ExposedPorts: '%s' is not PORT[/tcp|udp|sctp]",
+                                 img->ref, img->exposed_ports[i]);
+                        if (ret_error)
+                                *ret_error = TAKE_PTR(error);
+                        return r;
+                }
+                if (r < 0)
+                        return r;
+                json_array_foreach (ports, k, have)
+                        dup = dup || streq(json_string_value(have), p);
+                if (!dup && json_array_append_new(ports, json_string(p)) < 0)
+                        return -ENOMEM;
+        }
+        if (json_object_set_new(options, "image_digest", json_string(img->digest)) < 0 ||
+            json_object_set(options, "exposed_ports", ports) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
 int container_config_build_image(const ContainerImage *img, const char *root_path,
                                  const char *user_root, const ContainerOptions *o,
                                  ContainerConfig *ret, char **ret_error) {
@@ -818,6 +871,69 @@ int container_config_build_image(const ContainerImage *img, const char *root_pat
                 config.stop_signal = stop_signal;
         *ret = config;
         config = (ContainerConfig){};
+        return 0;
+
+finish:
+        if (ret_error)
+                *ret_error = TAKE_PTR(error);
+        return r;
+}
+
+int container_config_add_network_files(ContainerConfig *c, const char *hosts, const char *resolv,
+                                       char **ret_error) {
+        _cleanup_(json_decrefp) json_t *config = NULL;
+        _cleanup_free_ char *error = NULL, *text = NULL;
+        const struct {
+                const char *destination, *source;
+        } files[] = {
+                { "/etc/hosts", hosts },
+                { "/etc/resolv.conf", resolv },
+        };
+        json_t *mounts, *v;
+        size_t i;
+        int r;
+
+        assert(c);
+        assert(c->json);
+        config = json_loads(c->json, 0, NULL);
+        if (!config)
+                return -ENOMEM; /* it was dumped by us: only memory can fail */
+        mounts = json_object_get(config, "mounts");
+        if (!mounts) {
+                mounts = json_array();
+                if (!mounts || json_object_set_new(config, "mounts", mounts) < 0)
+                        return -ENOMEM;
+        } else if (!json_is_array(mounts)) {
+                r = fail(&error, -EBADMSG, "mounts: not an array");
+                goto finish;
+        }
+        for (size_t k = 0; k < ELEMENTSOF(files); k++) {
+                bool taken = false;
+
+                if (!files[k].source)
+                        continue;
+                /* A config that mounts something there itself keeps it. */
+                json_array_foreach (mounts, i, v)
+                        if (streq(strempty(json_string_value(json_object_get(v, "destination"))),
+                                  files[k].destination))
+                                taken = true;
+                if (taken)
+                        continue;
+                /* Read-only for the container: the files are the node's to rewrite. */
+                if (json_array_append_new(mounts,
+                                          json_pack("{ss ss ss s[sssss]}", "destination",
+                                                    files[k].destination, "type", "bind", "source",
+                                                    files[k].source, "options", "rbind", "ro",
+                                                    "nosuid", "nodev", "noexec")) < 0)
+                        return -ENOMEM;
+        }
+        text = json_dumps(config, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        if (!text)
+                return -ENOMEM;
+        r = config_check(text, &error);
+        if (r < 0)
+                goto finish;
+        free_and_replace(c->json, text);
         return 0;
 
 finish:

@@ -97,3 +97,10 @@ void container_config_done(ContainerConfig *c);
  * -ENOMEM. *ret_error (may be NULL) receives the message on failure. */
 int container_config_build(const char *config_json, const ContainerOptions *o, ContainerConfig *ret,
                            char **ret_error);
+
+/* Adds read-only bind mounts of hosts onto /etc/hosts and of resolv onto /etc/resolv.conf (either
+ * may be NULL: not added) to c->json, unless the config mounts something there itself. The
+ * engine creates missing mount points in the root before it is made read-only. -EBADMSG with
+ * *ret_error (may be NULL) when the result does not validate. */
+int container_config_add_network_files(ContainerConfig *c, const char *hosts, const char *resolv,
+                                       char **ret_error);

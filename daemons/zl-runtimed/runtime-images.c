@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <jansson.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,8 +14,10 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fd-util.h"
@@ -77,8 +80,25 @@ struct ImageJob {
         JobWaiter *waiters;
 };
 
+/* A job process and our ends of its pipes. */
+typedef struct JobProcess {
+        pid_t pid;
+        int out_fd; /* its reports */
+        int spec_fd; /* its parameters, written once */
+} JobProcess;
+
+#define JOB_PROCESS_NULL ((JobProcess){ .out_fd = -EBADF, .spec_fd = -EBADF })
+#define TAKE_STRUCT_JOB_PROCESS(p)                                                                 \
+        ({                                                                                         \
+                JobProcess _p_ = (p);                                                              \
+                (p) = JOB_PROCESS_NULL;                                                            \
+                _p_;                                                                               \
+        })
+
 struct Images {
         Manager *manager;
+        JobProcess spare; /* started ahead of the next job */
+        sd_event_source *spare_timer; /* ends the spare after a while without jobs */
         char *root; /* <state>/images */
         char *login_file; /* <state>/auth.json */
         char *exe; /* this program, which jobs run as */
@@ -97,6 +117,7 @@ static const char *const job_kind_table[_IMAGE_JOB_KIND_MAX] = {
         [IMAGE_JOB_PULL] = "pull",
         [IMAGE_JOB_PUSH] = "push",
         [IMAGE_JOB_IMPORT] = "import",
+        [IMAGE_JOB_EXPORT] = "export",
 };
 
 const char *image_job_kind_to_string(ImageJobKind k) {
@@ -510,6 +531,68 @@ static int child_store_blob(ImageStore *store, const char *digest, const void *d
         return image_store_blob_commit(store, w);
 }
 
+/* Layers are unpacked while the others still download: worker threads, each with an ImageStore
+ * of its own (one may not be shared between threads), take the next layer whose blob has been
+ * committed. Their errors are not reported: image_store_add_image() unpacks whatever is missing
+ * and says why it cannot. */
+#define UNPACK_WORKERS_MAX 4U
+#define UNPACK_POLL_USEC (5 * USEC_PER_MSEC)
+
+typedef struct Unpacker {
+        const char *root;
+        size_t n;
+        const char **blobs, **diff_ids;
+        bool *taken;
+        bool stop; /* the downloads are over (or failed): take what is there, then end */
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+} Unpacker;
+
+static void *unpack_worker(void *userdata) {
+        Unpacker *u = userdata;
+        _cleanup_(image_store_closep) ImageStore *s = NULL;
+
+        if (image_store_open(u->root, &s) < 0)
+                return NULL;
+        for (;;) {
+                ssize_t next = -1;
+                bool stop;
+
+                pthread_mutex_lock(&u->lock);
+                for (size_t i = 0; next < 0 && i < u->n; i++)
+                        if (!u->taken[i] && image_store_has_blob(s, u->blobs[i]) > 0) {
+                                u->taken[i] = true;
+                                next = (ssize_t) i;
+                        }
+                stop = u->stop;
+                if (next < 0 && !stop) {
+                        struct timespec ts;
+
+                        clock_gettime(CLOCK_REALTIME, &ts);
+                        ts.tv_nsec += UNPACK_POLL_USEC * 1000;
+                        if (ts.tv_nsec >= 1000000000) {
+                                ts.tv_sec++;
+                                ts.tv_nsec -= 1000000000;
+                        }
+                        (void) pthread_cond_timedwait(&u->cond, &u->lock, &ts);
+                }
+                pthread_mutex_unlock(&u->lock);
+                if (next >= 0) {
+                        if (image_store_layer_unpack(s, u->blobs[next], u->diff_ids[next], NULL) <
+                            0)
+                                return NULL;
+                } else if (stop)
+                        return NULL;
+        }
+}
+
+static unsigned unpack_workers_count(size_t n_layers) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        size_t n = MIN((size_t) MAX(cpus, 1L), (size_t) UNPACK_WORKERS_MAX);
+
+        return (unsigned) MIN(n, n_layers);
+}
+
 static int child_pull(ChildContext *cx, char **ret_digest, char **ret_error) {
         _cleanup_(registry_image_freep) RegistryImage *img = NULL;
         _cleanup_free_ const char **digests = NULL;
@@ -553,8 +636,50 @@ static int child_pull(ChildContext *cx, char **ret_digest, char **ret_error) {
         if (r < 0)
                 return fail(ret_error, r, "%s: cannot store the manifest and config: %s", j->ref,
                             strerror(-r));
-        r = registry_fetch_blobs(cx->client, cx->ref, digests, sizes, blobs_fd, child_progress,
-                                 &cx->out, &msg);
+        {
+                _cleanup_(json_decrefp) json_t *config =
+                        json_loadb(img->config, img->config_size, 0, NULL);
+                json_t *ids = json_object_get(json_object_get(config, "rootfs"), "diff_ids");
+                _cleanup_free_ const char **diff_ids = calloc(img->n_layers + 1, sizeof(char *));
+                _cleanup_free_ bool *taken = calloc(img->n_layers + 1, sizeof(bool));
+                Unpacker u = {
+                        .root = cx->root,
+                        .n = img->n_layers,
+                        .blobs = digests,
+                        .diff_ids = diff_ids,
+                        .taken = taken,
+                        .lock = PTHREAD_MUTEX_INITIALIZER,
+                        .cond = PTHREAD_COND_INITIALIZER,
+                };
+                pthread_t workers[UNPACK_WORKERS_MAX];
+                unsigned n_workers = 0;
+
+                if (!diff_ids || !taken)
+                        return -ENOMEM;
+                for (size_t i = 0; i < img->n_layers; i++)
+                        diff_ids[i] = json_string_value(json_array_get(ids, i));
+                /* A config that does not match is image_store_add_image()'s to report. */
+                if (json_array_size(ids) == img->n_layers &&
+                    strv_length((char **) diff_ids) == img->n_layers)
+                        for (unsigned k = 0; k < unpack_workers_count(img->n_layers); k++)
+                                if (pthread_create(&workers[n_workers], NULL, unpack_worker, &u) ==
+                                    0)
+                                        n_workers++;
+                r = registry_fetch_blobs(cx->client, cx->ref, digests, sizes, blobs_fd,
+                                         child_progress, &cx->out, &msg);
+                pthread_mutex_lock(&u.lock);
+                u.stop = true;
+                /* A failed pull leaves nothing to unpack: let the workers finish their layer. */
+                if (r < 0)
+                        for (size_t i = 0; i < u.n; i++)
+                                u.taken[i] = true;
+                pthread_cond_broadcast(&u.cond);
+                pthread_mutex_unlock(&u.lock);
+                if (r >= 0)
+                        child_say(cx->out.fd, "S unpacking\n");
+                for (unsigned k = 0; k < n_workers; k++)
+                        (void) pthread_join(workers[k], NULL);
+        }
         if (r < 0)
                 return fail(ret_error, r, "%s", msg ?: strerror(-r));
         /* Blobs the store had already were not fetched and reported nothing: complete. */
@@ -629,9 +754,25 @@ static int child_import(ChildContext *cx, char **ret_digest, char **ret_error) {
         int r;
 
         child_say(cx->out.fd, "S importing\n");
-        r = image_store_import_oci_layout(cx->store, j->path, j->ref, ret_digest, &msg);
+        r = image_store_import(cx->store, j->path, isempty(j->ref) ? NULL : j->ref, NULL,
+                               ret_digest, &msg);
         if (r < 0)
                 return fail(ret_error, r, "%s: %s", j->path, msg ?: strerror(-r));
+        return 0;
+}
+
+static int child_export(ChildContext *cx, char **ret_digest, char **ret_error) {
+        _cleanup_free_ char *msg = NULL;
+        const JobSpec *j = cx->job;
+        int r;
+
+        child_say(cx->out.fd, "S exporting\n");
+        r = image_store_export(cx->store, j->ref, j->path,
+                               endswith(j->path, ".tar") ? IMAGE_EXPORT_ARCHIVE
+                                                         : IMAGE_EXPORT_OCI_LAYOUT,
+                               ret_digest, &msg);
+        if (r < 0)
+                return fail(ret_error, r, "%s", msg ?: strerror(-r));
         return 0;
 }
 
@@ -646,7 +787,10 @@ static int child_run(const JobSpec *j, const char *root, const char *login_file,
         };
         int r;
 
-        r = image_ref_parse(j->ref, &cx.ref, NULL);
+        /* Imports and exports take names the store resolves (a bare digest, or none). */
+        r = j->kind == IMAGE_JOB_PULL || j->kind == IMAGE_JOB_PUSH
+                    ? image_ref_parse(j->ref, &cx.ref, NULL)
+                    : 0;
         if (r >= 0)
                 r = image_store_open(root, &cx.store);
         if (r >= 0) {
@@ -654,6 +798,8 @@ static int child_run(const JobSpec *j, const char *root, const char *login_file,
                         r = child_pull(&cx, &digest, &error);
                 else if (j->kind == IMAGE_JOB_PUSH)
                         r = child_push(&cx, &digest, &error);
+                else if (j->kind == IMAGE_JOB_EXPORT)
+                        r = child_export(&cx, &digest, &error);
                 else
                         r = child_import(&cx, &digest, &error);
         }
@@ -686,22 +832,21 @@ int images_job_main(void) {
                                  "auth", &j.auth, "path", &j.path, "insecure", &insecure) < 0)
                 return EXIT_FAILURE;
         j.insecure = insecure;
-        j.kind = streq(kind, "pull")   ? IMAGE_JOB_PULL
-                 : streq(kind, "push") ? IMAGE_JOB_PUSH
-                                       : IMAGE_JOB_IMPORT;
+        j.kind = streq(kind, "pull")     ? IMAGE_JOB_PULL
+                 : streq(kind, "push")   ? IMAGE_JOB_PUSH
+                 : streq(kind, "export") ? IMAGE_JOB_EXPORT
+                                         : IMAGE_JOB_IMPORT;
         r = child_run(&j, root, login_file, IMAGE_JOB_OUT_FD);
         if (j.auth)
                 explicit_bzero((char *) j.auth, strlen(j.auth));
         return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
-/* The job's parameters in an anonymous file for the job process. */
-static int job_spec_fd(ImageJob *j, int *ret) {
+/* The job's parameters, as the job process reads them. */
+static int job_spec_text(ImageJob *j, char **ret) {
         Images *im = j->images;
         _cleanup_(json_decrefp) json_t *spec = NULL;
-        _cleanup_free_ char *text = NULL;
-        _cleanup_close_ int fd = -EBADF;
-        int r;
+        char *text;
 
         spec = json_pack("{ss ss ss ss ss* ss* ss* sb}", "kind", image_job_kind_to_string(j->kind),
                          "ref", j->ref, "root", im->root, "login_file", im->login_file, "platform",
@@ -709,33 +854,24 @@ static int job_spec_fd(ImageJob *j, int *ret) {
         text = spec ? json_dumps(spec, JSON_COMPACT) : NULL;
         if (!text)
                 return -ENOMEM;
-        fd = memfd_create("zl-image-job", MFD_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        r = loop_write(fd, text, strlen(text));
-        explicit_bzero(text, strlen(text));
-        if (r < 0)
-                return r;
-        if (lseek(fd, 0, SEEK_SET) < 0)
-                return -errno;
-        *ret = TAKE_FD(fd);
+        *ret = text;
         return 0;
 }
 
-/* The job runs in a fresh process (zl-runtimed itself, in its job mode): a forked copy of the
- * daemon would inherit its sqlite connection, which must not cross a fork. */
-static int job_spawn(ImageJob *j) {
-        Images *im = j->images;
-        _cleanup_close_ int rfd = -EBADF, wfd = -EBADF, spec_fd = -EBADF;
-        int fds[2], r;
+/* Starts a job process (zl-runtimed itself, in its job mode; a forked copy of the daemon would
+ * inherit its sqlite connection, which must not cross a fork). It waits for its parameters on
+ * *ret_spec_fd (until we shut it) and reports on *ret_out_fd. */
+static int job_process_spawn(Images *im, JobProcess *ret) {
+        _cleanup_close_ int rfd = -EBADF, wfd = -EBADF, ours = -EBADF, theirs = -EBADF;
+        int fds[2];
         pid_t pid;
 
-        r = job_spec_fd(j, &spec_fd);
-        if (r < 0)
-                return r;
         if (pipe2(fds, O_CLOEXEC) < 0)
                 return -errno;
         rfd = fds[0], wfd = fds[1];
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0)
+                return -errno;
+        ours = fds[0], theirs = fds[1];
         pid = fork();
         if (pid < 0)
                 return -errno;
@@ -749,7 +885,7 @@ static int job_spawn(ImageJob *j) {
                 sigemptyset(&none);
                 (void) sigprocmask(SIG_SETMASK, &none, NULL);
                 out = fcntl(wfd, F_DUPFD, 10);
-                in = fcntl(spec_fd, F_DUPFD, 10);
+                in = fcntl(theirs, F_DUPFD, 10);
                 if (out < 0 || in < 0 || dup2(out, IMAGE_JOB_OUT_FD) < 0 ||
                     dup2(in, IMAGE_JOB_SPEC_FD) < 0)
                         _exit(EXIT_FAILURE);
@@ -757,15 +893,110 @@ static int job_spawn(ImageJob *j) {
                 execv(im->exe, argv);
                 _exit(127);
         }
-        wfd = safe_close(wfd);
-        j->pid = pid;
-        if (fcntl(rfd, F_SETFL, O_NONBLOCK) < 0)
+        *ret = (JobProcess){ .pid = pid, .out_fd = TAKE_FD(rfd), .spec_fd = TAKE_FD(ours) };
+        return 0;
+}
+
+static void job_process_kill(JobProcess *p) {
+        if (p->pid > 0) {
+                (void) kill(p->pid, SIGKILL);
+                (void) waitpid(p->pid, NULL, 0);
+        }
+        safe_close(p->out_fd);
+        safe_close(p->spec_fd);
+        *p = JOB_PROCESS_NULL;
+}
+
+/* Hands the parameters to a job process; -EPIPE if it is gone. */
+static int job_process_send(JobProcess *p, const char *text) {
+        size_t n = strlen(text);
+
+        for (size_t done = 0; done < n;) {
+                ssize_t k = send(p->spec_fd, text + done, n - done, MSG_NOSIGNAL);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return -errno;
+                done += (size_t) k;
+        }
+        p->spec_fd = safe_close(p->spec_fd);
+        return 0;
+}
+
+/* A spare outlives the last job by this long: a node that pulls keeps one ready, an idle node
+ * does not pay its memory (a job process maps libcurl and its dozens of libraries). */
+#define IMAGES_SPARE_IDLE_USEC (5 * USEC_PER_MINUTE)
+
+static int on_spare_idle(sd_event_source *s, uint64_t usec, void *userdata) {
+        Images *im = userdata;
+
+        job_process_kill(&im->spare);
+        return 0;
+}
+
+/* Once a job has run, the next job process is started ahead of need: loading the daemon's
+ * libraries takes about 0.1 s, which would otherwise be part of every pull that follows. The
+ * first job after start or after IMAGES_SPARE_IDLE_USEC without jobs pays it. */
+static void images_spare_spawn(Images *im) {
+        int r;
+
+        if (im->spare.pid <= 0) {
+                r = job_process_spawn(im, &im->spare);
+                if (r < 0) {
+                        log_debug_errno(r,
+                                        "Failed to start a spare image job process, ignoring: %m");
+                        return;
+                }
+        }
+        if (im->spare_timer)
+                r = sd_event_source_set_time_relative(im->spare_timer, IMAGES_SPARE_IDLE_USEC);
+        else
+                r = sd_event_add_time_relative(im->manager->event, &im->spare_timer,
+                                               CLOCK_MONOTONIC, IMAGES_SPARE_IDLE_USEC, 0,
+                                               on_spare_idle, im);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(im->spare_timer, SD_EVENT_ONESHOT);
+        if (r < 0) {
+                /* Without a timer the spare would stay for good: none then. */
+                log_debug_errno(r, "Failed to arm the spare job process timer, ignoring: %m");
+                job_process_kill(&im->spare);
+        }
+}
+
+static int job_spawn(ImageJob *j) {
+        Images *im = j->images;
+        _cleanup_free_ char *text = NULL;
+        JobProcess p = TAKE_STRUCT_JOB_PROCESS(im->spare);
+        int r;
+
+        r = job_spec_text(j, &text);
+        if (r < 0) {
+                job_process_kill(&p);
+                return r;
+        }
+        r = p.pid > 0 ? job_process_send(&p, text) : -ESRCH;
+        if (r < 0) {
+                /* No spare, or it died: a process of its own. */
+                job_process_kill(&p);
+                r = job_process_spawn(im, &p);
+                if (r >= 0)
+                        r = job_process_send(&p, text);
+        }
+        explicit_bzero(text, strlen(text));
+        if (r < 0) {
+                job_process_kill(&p);
+                return r;
+        }
+        j->pid = p.pid;
+        j->fd = TAKE_FD(p.out_fd);
+        images_spare_spawn(im);
+        if (fcntl(j->fd, F_SETFL, O_NONBLOCK) < 0)
                 return -errno;
-        r = sd_event_add_io(im->manager->event, &j->io_source, rfd, EPOLLIN, on_job_io, j);
+        r = sd_event_add_io(im->manager->event, &j->io_source, j->fd, EPOLLIN, on_job_io, j);
         if (r < 0)
                 return r;
-        j->fd = TAKE_FD(rfd);
-        r = sd_event_add_child(im->manager->event, &j->child_source, pid, WEXITED, on_job_child, j);
+        r = sd_event_add_child(im->manager->event, &j->child_source, j->pid, WEXITED, on_job_child,
+                               j);
         if (r < 0)
                 return r;
         (void) sd_event_source_set_description(j->io_source, "image-job-io");
@@ -861,7 +1092,8 @@ static int job_start(Images *im, ImageJobKind kind, const char *ref, const Image
         return 0;
 }
 
-static int check_pull_options(const ImagePullOptions *o, char **ret_error) {
+/* auth_name: what the caller calls the credentials option, for the message. */
+static int check_pull_options(const ImagePullOptions *o, const char *auth_name, char **ret_error) {
         if (o && o->platform) {
                 size_t slashes = 0;
 
@@ -873,7 +1105,7 @@ static int check_pull_options(const ImagePullOptions *o, char **ret_error) {
                                     o->platform);
         }
         if (o && o->auth && (!strchr(o->auth, ':') || o->auth[0] == ':'))
-                return fail(ret_error, -EINVAL, "auth: must be 'user:password'");
+                return fail(ret_error, -EINVAL, "%s: must be 'user:password'", auth_name);
         return 0;
 }
 
@@ -884,7 +1116,7 @@ int images_pull(Images *im, const char *ref, const ImagePullOptions *o, image_jo
 
         r = ref_normalize(ref, &normalized, ret_error);
         if (r >= 0)
-                r = check_pull_options(o, ret_error);
+                r = check_pull_options(o, "auth", ret_error);
         if (r < 0)
                 return r;
         return job_start(im, IMAGE_JOB_PULL, normalized, o, NULL, done, userdata, ret_job);
@@ -897,7 +1129,7 @@ int images_push(Images *im, const char *ref, const ImagePullOptions *o, image_jo
 
         r = ref_normalize(ref, &normalized, ret_error);
         if (r >= 0)
-                r = check_pull_options(o, ret_error);
+                r = check_pull_options(o, "auth", ret_error);
         if (r < 0)
                 return r;
         r = store_manifest_of(im, normalized, &manifest);
@@ -919,13 +1151,38 @@ int images_import(Images *im, const char *path, const char *ref, image_job_done_
                             strempty(path));
         if (stat(path, &st) < 0)
                 return fail(ret_error, -errno, "path: '%s': %m", path);
-        if (!S_ISDIR(st.st_mode))
-                return fail(ret_error, -EINVAL, "path: '%s' is not an OCI image layout directory",
+        if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+                return fail(ret_error, -EINVAL,
+                            "path: '%s' is neither an OCI image layout directory nor an archive",
                             path);
-        r = ref_normalize(ref, &normalized, ret_error);
+        if (!isempty(ref)) {
+                r = ref_normalize(ref, &normalized, ret_error);
+                if (r < 0)
+                        return r;
+                if (startswith(normalized, PIN_REPOSITORY ":"))
+                        return fail(ret_error, -EINVAL, "ref: '%s' is reserved", ref);
+        }
+        return job_start(im, IMAGE_JOB_IMPORT, strempty(normalized), NULL, path, done, userdata,
+                         ret_job);
+}
+
+int images_export(Images *im, const char *ref, const char *path, image_job_done_t done,
+                  void *userdata, ImageJob **ret_job, char **ret_error) {
+        _cleanup_free_ char *normalized = NULL, *manifest = NULL;
+        int r;
+
+        if (isempty(path) || !path_is_absolute(path) || endswith(path, "/"))
+                return fail(ret_error, -EINVAL, "path: '%s' is not an absolute file name",
+                            strempty(path));
+        r = ref_normalize_store(ref, &normalized, ret_error);
         if (r < 0)
                 return r;
-        return job_start(im, IMAGE_JOB_IMPORT, normalized, NULL, path, done, userdata, ret_job);
+        r = store_manifest_of(im, normalized, &manifest);
+        if (r == -ENOENT)
+                return fail(ret_error, r, "No such image '%s'.", normalized);
+        if (r < 0)
+                return fail(ret_error, r, "Failed to look up '%s': %s", normalized, strerror(-r));
+        return job_start(im, IMAGE_JOB_EXPORT, normalized, NULL, path, done, userdata, ret_job);
 }
 
 int image_job_wait(ImageJob *j, image_job_done_t done, void *userdata, int *ret_r,
@@ -1365,8 +1622,9 @@ static void on_create_pulled(int r, const char *error, const char *digest, void 
 }
 
 int images_create_container(Images *im, const char *name, ContainerOptions *o, char **entrypoint,
-                            const char *pull_policy, images_create_done_t done, void *userdata,
-                            Container **ret, char **ret_error) {
+                            const char *pull_policy, const ImagePullOptions *pull,
+                            images_create_done_t done, void *userdata, Container **ret,
+                            char **ret_error) {
         _cleanup_strv_free_ char **ep = entrypoint;
         _cleanup_free_ char *normalized = NULL, *manifest = NULL;
         bool present;
@@ -1382,6 +1640,9 @@ int images_create_container(Images *im, const char *name, ContainerOptions *o, c
                 return fail(ret_error, -EINVAL,
                             "pull_policy: '%s' is not one of 'always', 'if_not_present', 'never'",
                             pull_policy);
+        r = check_pull_options(pull, "registry_auth", ret_error);
+        if (r < 0)
+                return r;
         r = ref_normalize(o->image, &normalized, ret_error);
         if (r < 0) {
                 if (ret_error && *ret_error) {
@@ -1420,7 +1681,7 @@ int images_create_container(Images *im, const char *name, ContainerOptions *o, c
                 create_op_free(op);
                 return -ENOMEM;
         }
-        r = job_start(im, IMAGE_JOB_PULL, op->options.image, NULL, NULL, on_create_pulled, op,
+        r = job_start(im, IMAGE_JOB_PULL, op->options.image, pull, NULL, on_create_pulled, op,
                       NULL);
         if (r < 0) {
                 create_op_free(op);
@@ -1486,6 +1747,8 @@ Images *images_free(Images *im) {
                 w->done(-ECANCELED, 0, w->userdata);
                 free(w);
         }
+        job_process_kill(&im->spare);
+        sd_event_source_disable_unref(im->spare_timer);
         if (im->manager && im->manager->images == im)
                 im->manager->images = NULL;
         image_store_close(im->store);
@@ -1512,6 +1775,7 @@ int images_new(Manager *m, const char *state_dir, const ImagesCallbacks *callbac
         if (!im)
                 return -ENOMEM;
         im->manager = m;
+        im->spare = JOB_PROCESS_NULL;
         if (callbacks)
                 im->callbacks = *callbacks;
         im->userdata = userdata;

@@ -20,6 +20,7 @@ typedef enum ImageJobKind {
         IMAGE_JOB_PULL,
         IMAGE_JOB_PUSH,
         IMAGE_JOB_IMPORT,
+        IMAGE_JOB_EXPORT,
         _IMAGE_JOB_KIND_MAX,
         _IMAGE_JOB_KIND_INVALID = -EINVAL,
 } ImageJobKind;
@@ -33,7 +34,7 @@ typedef struct ImagesCallbacks {
         void (*job_progress)(Images *im, ImageJob *j, const char *digest, uint64_t done,
                              uint64_t total, void *userdata);
         /* The job's state changed ("resolving", "downloading", "unpacking", "pushing",
-         * "importing", then "done" or "failed"). */
+         * "importing", "exporting", then "done" or "failed"). */
         void (*job_state)(Images *im, ImageJob *j, void *userdata);
         /* The job has ended (after job_state with "done"/"failed"); it stays known for a minute,
          * then job_removed. */
@@ -66,8 +67,14 @@ int images_pull(Images *im, const char *ref, const ImagePullOptions *o, image_jo
                 void *userdata, ImageJob **ret_job, char **ret_error);
 int images_push(Images *im, const char *ref, const ImagePullOptions *o, image_job_done_t done,
                 void *userdata, ImageJob **ret_job, char **ret_error);
-/* An OCI image layout directory, tagged as ref. */
+/* An OCI image layout directory or an image archive (oci-archive, docker-archive; see
+ * image_store_import()), tagged as ref; ref NULL or "": the name the layout or archive gives. */
 int images_import(Images *im, const char *path, const char *ref, image_job_done_t done,
+                  void *userdata, ImageJob **ret_job, char **ret_error);
+/* Writes the stored image ref (a reference or bare manifest digest) to path (absolute): an OCI
+ * layout archive (tar, with docker's manifest.json too) when path ends in ".tar", else an OCI
+ * image layout directory; atomically. -ENOENT with *ret_error for an unknown image. */
+int images_export(Images *im, const char *ref, const char *path, image_job_done_t done,
                   void *userdata, ImageJob **ret_job, char **ret_error);
 
 /* Adds a waiter to a job: 1 (and done is not called) when it has ended already, with
@@ -108,13 +115,16 @@ int images_login(Images *im, const char *registry, const char *user, const char 
 int images_logout(Images *im, const char *registry, char **ret_error);
 
 /* CreateContainer with an image: o->image is the reference; pull_policy "always",
- * "if_not_present" (NULL) or "never"; entrypoint the "entrypoint" option (NULL: unset). Takes
- * over the contents of *o and entrypoint. Returns < 0 with *ret_error, 1 with *ret when created
- * at once, or 0 when a pull runs first: done() is called then. */
+ * "if_not_present" (NULL) or "never"; entrypoint the "entrypoint" option (NULL: unset); pull
+ * (may be NULL) the platform and credentials of the pull it may need, as for images_pull() (the
+ * platform only picks what is pulled: an image in the store is used as it is). Takes over the
+ * contents of *o and entrypoint. Returns < 0 with *ret_error, 1 with *ret when created at once,
+ * or 0 when a pull runs first: done() is called then. */
 typedef void (*images_create_done_t)(int r, const char *error, Container *c, void *userdata);
 int images_create_container(Images *im, const char *name, ContainerOptions *o, char **entrypoint,
-                            const char *pull_policy, images_create_done_t done, void *userdata,
-                            Container **ret, char **ret_error);
+                            const char *pull_policy, const ImagePullOptions *pull,
+                            images_create_done_t done, void *userdata, Container **ret,
+                            char **ret_error);
 /* A container is being removed: its image may go now. */
 void images_container_removed(Images *im, Container *c);
 

@@ -51,6 +51,10 @@ struct Manager {
         ExecOp *execs;
         /* The image side (runtime-images.c, only in zl-runtimed): set and freed by its owner. */
         Images *images;
+        /* Where "private" containers are attached (zl-netd in zl-runtimed); NULL: nowhere, they
+         * keep loopback only. Set by manager_set_network_backend(). */
+        const NetworkBackend *network;
+        void *network_userdata;
 
         uint64_t created_total;
         uint64_t removed_total;
@@ -91,6 +95,11 @@ typedef struct ContainerImage {
 int container_config_build_image(const ContainerImage *img, const char *root_path,
                                  const char *user_root, const ContainerOptions *o,
                                  ContainerConfig *ret, char **ret_error);
+
+/* runtime-container.c: records what InspectContainer shows of the image in the container's
+ * options: "image_digest" and "exposed_ports" (normalized "80/tcp", a bare port being tcp, each
+ * once). -EBADMSG with *ret_error for an entry that is not PORT[/tcp|udp|sctp]. */
+int container_image_annotate(const ContainerImage *img, json_t *options, char **ret_error);
 
 /* runtime-manager.c: CreateContainer for an image already in the store. The root is an overlay
  * of img->lowers with an upper and work directory in the container's directory, mounted by the

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 
 #include "config.h"
 #include "fileio.h"
+#include "hostname-util.h"
 #include "log.h"
 #include "monitor-client.h"
 #include "monitor.h"
@@ -88,6 +90,7 @@ static void container_free(Container *c) {
         strv_free(c->labels);
         json_decref(c->options);
         free(c->error);
+        network_info_done(&c->net);
         free(c);
 }
 
@@ -158,6 +161,12 @@ int manager_new(sd_event *event, const char *state_dir, const ManagerCallbacks *
         m->cgroup_mode = cgroup_detect(NULL);
         *ret = TAKE_PTR(m);
         return 0;
+}
+
+void manager_set_network_backend(Manager *m, const NetworkBackend *backend, void *userdata) {
+        assert(m);
+        m->network = backend;
+        m->network_userdata = userdata;
 }
 
 size_t manager_get_n_containers(Manager *m) {
@@ -285,9 +294,14 @@ static int container_cgroup_remove(Manager *m, const char *id) {
         return cgroup_destroy(cg);
 }
 
+static void container_network_release(Container *c);
+
 static void container_notify(Container *c, bool state_changed) {
         Manager *m = c->manager;
 
+        /* Before the bus hears of the exit, so that it sees the address gone with it. */
+        if (state_changed && c->state == CONTAINER_EXITED)
+                container_network_release(c);
         if (m->callbacks.changed)
                 m->callbacks.changed(m, c, state_changed, m->userdata);
 }
@@ -624,6 +638,7 @@ static int container_from_json(Manager *m, const char *dir, json_t *j, Container
         c->created_at = (usec_t) created_at;
         c->stop_signal = stop_signal;
         c->exit_code = -1;
+        c->network = _NETWORK_MODE_INVALID;
         c->manager = m;
         if (!c->id || !c->name || (image && !c->image) || !c->dir || (rootfs && !c->rootfs) ||
             (bundle && !c->bundle) || !c->options)
@@ -731,16 +746,170 @@ static int image_user_root(char *const *lowers, const char *dir, char **ret) {
         return 0;
 }
 
+/* ---- networking ---------------------------------------------------------------------------- */
+
+/* Detaches a "private" container from the back end. Nothing to do for one that is not attached;
+ * a back end that is away is logged and ignored: zl-netd's start-up sweep drops attachments
+ * whose veth went with the container's namespace. */
+static void container_network_detach(Container *c) {
+        Manager *m = c->manager;
+        _cleanup_free_ char *error = NULL;
+        int r;
+
+        /* An exited container was detached when it exited, unless that failed. */
+        if (c->network != NETWORK_PRIVATE || !m->network ||
+            (c->state == CONTAINER_EXITED && !c->net.address))
+                return;
+        r = m->network->detach(m->network_userdata, c->id, &error);
+        if (r < 0 && r != -ENOENT)
+                log_warning("Failed to detach container %s from the network, ignoring (zl-netd "
+                            "drops attachments whose namespace is gone when it starts): %s",
+                            c->id, error ?: strerror(-r));
+}
+
+/* An exited container's namespace is gone, and its veth with it; containers never start again,
+ * so its address goes back to the node now rather than at removal. When the back end cannot be
+ * told, the address stays recorded and removal tries again (zl-netd's start-up sweep frees it
+ * meanwhile, the veth being gone). */
+static void container_network_release(Container *c) {
+        Manager *m = c->manager;
+        _cleanup_free_ char *error = NULL;
+        int r;
+
+        if (c->network != NETWORK_PRIVATE || !m->network || !c->net.address)
+                return;
+        r = m->network->detach(m->network_userdata, c->id, &error);
+        if (r < 0 && r != -ENOENT) {
+                log_warning("Failed to release the address of exited container %s, ignoring: %s",
+                            c->id, error ?: strerror(-r));
+                return;
+        }
+        network_info_done(&c->net);
+        r = network_state_save(c->dir, c->network, NULL);
+        if (r < 0)
+                log_warning_errno(r,
+                                  "Failed to record the network state of container %s, "
+                                  "ignoring: %m",
+                                  c->id);
+}
+
+/* Attaches a just-created container (its init waits before execve) through the back end, with
+ * the network namespace of its init, then writes what the back end gave into the files bound on
+ * its /etc/hosts and /etc/resolv.conf, and records the addresses in network.json. On failure
+ * nothing stays attached. */
+static int container_network_attach(Container *c, const char *hostname, char **ret_error) {
+        _cleanup_(network_info_done) NetworkInfo info = {};
+        _cleanup_free_ char *netns = NULL, *error = NULL;
+        MonitorStatus s = MONITOR_STATUS_INIT;
+        Manager *m = c->manager;
+        pid_t pid;
+        int r;
+
+        r = container_read_status(c, &s);
+        pid = s.pid;
+        monitor_status_done(&s);
+        if (r >= 0 && pid <= 0)
+                r = -ESRCH;
+        if (r >= 0)
+                r = network_netns_path(pid, &netns);
+        if (r < 0) {
+                if (ret_error)
+                        (void) asprintf(ret_error,
+                                        "network: cannot find the container's network namespace: "
+                                        "%s",
+                                        strerror(-r));
+                return r;
+        }
+        /* The back end names the address in the hosts file after a valid hostname only. */
+        r = m->network->attach(m->network_userdata, c->id, netns,
+                               hostname && hostname_is_valid(hostname) ? hostname : NULL, 0, &info,
+                               &error);
+        if (r < 0) {
+                if (ret_error)
+                        (void) asprintf(ret_error, "network: %s", error ?: strerror(-r));
+                /* A reply that was lost (a timeout) may leave an attachment behind. */
+                if (r != -EHOSTUNREACH)
+                        container_network_detach(c);
+                return r;
+        }
+        r = network_files_fill(c->dir, &info);
+        if (r < 0) {
+                if (ret_error)
+                        (void) asprintf(ret_error,
+                                        "network: cannot write the container's hosts and "
+                                        "resolv.conf: %s",
+                                        strerror(-r));
+                container_network_detach(c);
+                return r;
+        }
+        info.hosts = mfree(info.hosts);
+        info.resolv_conf = mfree(info.resolv_conf);
+        r = network_state_save(c->dir, NETWORK_PRIVATE, &info);
+        if (r < 0) {
+                if (ret_error)
+                        (void) asprintf(ret_error, "network: cannot record the addresses: %s",
+                                        strerror(-r));
+                container_network_detach(c);
+                return r;
+        }
+        network_info_done(&c->net);
+        c->net = info;
+        info = (NetworkInfo){};
+        log_debug("Container %s attached: %s/%u, gateway %s.", c->id, c->net.address,
+                  c->net.prefix_length, strna(c->net.gateway));
+        return 0;
+}
+
+/* Takes down a container whose creation failed after its monitor started: kills the init and
+ * waits (briefly) for the monitor to end, so that it writes nothing into the directory that is
+ * removed next. */
+static void container_abort(Container *c) {
+        _cleanup_(json_decrefp) json_t *args = json_pack("{sisb}", "signal", SIGKILL, "all", true);
+        usec_t deadline = now(CLOCK_MONOTONIC) + 5 * USEC_PER_SEC;
+        int r;
+
+        if (c->client && args) {
+                r = monitor_client_call(c->client, "kill", args, 2 * USEC_PER_SEC, NULL, NULL);
+                if (r < 0)
+                        log_debug_errno(r, "Failed to kill container %s, ignoring: %m", c->id);
+        }
+        while (c->client) {
+                _cleanup_(json_decrefp) json_t *msg = NULL;
+                struct pollfd p = { .fd = monitor_client_get_fd(c->client), .events = POLLIN };
+                usec_t n = now(CLOCK_MONOTONIC);
+
+                r = monitor_client_receive(c->client, &msg);
+                if (r < 0)
+                        break; /* the monitor is gone */
+                if (r > 0)
+                        continue;
+                if (n >= deadline) {
+                        log_warning("The monitor of container %s did not end, ignoring.", c->id);
+                        break;
+                }
+                if (poll(&p, 1, (int) DIV_ROUND_UP(deadline - n, USEC_PER_MSEC)) < 0 &&
+                    errno != EINTR)
+                        break;
+        }
+        container_detach_client(c);
+        r = container_cgroup_remove(c->manager, c->id);
+        if (r < 0)
+                log_debug_errno(r, "Failed to remove the cgroup of container %s, ignoring: %m",
+                                c->id);
+}
+
 static int create_common(Manager *m, const char *name, const char *config_json,
                          const ContainerOptions *o, const ContainerImage *img, Container **ret,
                          char **ret_error) {
         _cleanup_(container_config_done) ContainerConfig config = {};
         _cleanup_free_ char *error = NULL, *dir = NULL, *cgroup = NULL, *gen_name = NULL;
         _cleanup_free_ char *upper = NULL, *work = NULL;
+        _cleanup_free_ char *hostname = NULL, *hosts = NULL, *resolv = NULL;
         _cleanup_(json_decrefp) json_t *options = NULL, *cj = NULL, *spec_json = NULL;
         char id[CONTAINER_ID_LENGTH + 1];
         Container *c = NULL;
         MonitorSpec spec = {};
+        NetworkMode network;
         int r;
 
         assert(m);
@@ -815,11 +984,10 @@ static int create_common(Manager *m, const char *name, const char *config_json,
                 /* The overlay's mount point, upper and work directories live with the container
                  * and go with it: nothing of the image is copied. */
                 _cleanup_free_ char *root = path_join(dir, "rootfs"), *user_root = NULL;
-                _cleanup_(json_decrefp) json_t *ports = json_array();
 
                 upper = path_join(dir, "upper");
                 work = path_join(dir, "work");
-                if (!root || !upper || !work || !ports) {
+                if (!root || !upper || !work) {
                         r = -ENOMEM;
                         goto fail_dir;
                 }
@@ -837,17 +1005,27 @@ static int create_common(Manager *m, const char *name, const char *config_json,
                         (void) runtime_rm_rf(user_root);
                 if (r < 0)
                         goto fail_dir;
-                for (size_t i = 0; img->exposed_ports && img->exposed_ports[i]; i++)
-                        if (json_array_append_new(ports, json_string(img->exposed_ports[i])) < 0) {
-                                r = -ENOMEM;
-                                goto fail_dir;
-                        }
-                if (json_object_set_new(options, "image_digest", json_string(img->digest)) < 0 ||
-                    json_object_set(options, "exposed_ports", ports) < 0) {
-                        r = -ENOMEM;
+                r = container_image_annotate(img, options, &error);
+                if (r < 0)
                         goto fail_dir;
-                }
         }
+
+        /* The files the container's /etc/hosts and /etc/resolv.conf are bound to exist before
+         * the engine mounts them: a "host" container's are copies of the host's, a "private"
+         * one's are filled after the attach, in place. */
+        r = network_mode_of_config(effective.network, config.json, &network, &hostname);
+        if (r < 0)
+                goto fail_dir;
+        if (network == NETWORK_HOST || (network == NETWORK_PRIVATE && m->network)) {
+                r = network_files_prepare(dir, network, NULL, &hosts, &resolv);
+                if (r >= 0)
+                        r = container_config_add_network_files(&config, hosts, resolv, &error);
+                if (r < 0)
+                        goto fail_dir;
+        }
+        r = network_state_save(dir, network, NULL);
+        if (r < 0)
+                goto fail_dir;
 
         c = new0(Container, 1);
         if (!c) {
@@ -865,6 +1043,7 @@ static int create_common(Manager *m, const char *name, const char *config_json,
         c->stop_signal = config.stop_signal;
         c->state = CONTAINER_CREATED;
         c->exit_code = -1;
+        c->network = network;
         c->manager = m;
         if (!c->id || !c->name || (effective.image && !c->image) || !c->dir || !c->rootfs ||
             (o->bundle && !c->bundle)) {
@@ -930,9 +1109,18 @@ static int create_common(Manager *m, const char *name, const char *config_json,
                 (void) container_cgroup_remove(m, c->id);
                 goto fail_dir;
         }
+        if (c->network == NETWORK_PRIVATE && m->network) {
+                error = mfree(error);
+                r = container_network_attach(c, hostname, &error);
+                if (r < 0) {
+                        container_abort(c);
+                        goto fail_dir;
+                }
+        }
         r = container_add(m, c);
         if (r < 0) {
-                (void) container_cgroup_remove(m, c->id);
+                container_abort(c);
+                container_network_detach(c);
                 goto fail_dir;
         }
         m->created_total++;
@@ -1031,6 +1219,7 @@ static void container_remove_now(Container *c) {
         if (r < 0)
                 log_warning_errno(r, "Failed to remove the cgroup of container %s, ignoring: %m",
                                   c->id);
+        container_network_detach(c);
         r = runtime_rm_rf(c->dir);
         if (r < 0)
                 log_warning_errno(r, "Failed to remove '%s', ignoring: %m", c->dir);
@@ -1104,6 +1293,27 @@ int container_inspect(Container *c, char **ret_json) {
                       c->error, "signal", c->signal);
         if (!j)
                 return -ENOMEM;
+        if (c->network >= 0) {
+                json_t *net = json_pack("{ss}", "mode", network_mode_to_string(c->network));
+
+                if (!net || json_object_set_new(j, "network", net) < 0)
+                        return -ENOMEM;
+                if (c->net.address) {
+                        json_t *a = json_pack("{ss si ss* ss*}", "ip_address", c->net.address,
+                                              "ip_prefix_length", (int) c->net.prefix_length,
+                                              "gateway", c->net.gateway, "mac_address", c->net.mac);
+
+                        if (!a || json_object_update_new(net, a) < 0)
+                                return -ENOMEM;
+                }
+                if (c->net.address6) {
+                        json_t *a = json_pack("{ss si}", "ip6_address", c->net.address6,
+                                              "ip6_prefix_length", (int) c->net.prefix_length6);
+
+                        if (!a || json_object_update_new(net, a) < 0)
+                                return -ENOMEM;
+                }
+        }
         /* What came from the image: its manifest digest and the ports it declares. */
         if (json_object_get(c->options, "image_digest")) {
                 json_t *ports = json_object_get(c->options, "exposed_ports");
@@ -1216,6 +1426,15 @@ static int manager_load_one(Manager *m, const char *id) {
                 return 0;
         }
 
+        r = network_state_load(dir, &c->network, &c->net);
+        if (r == -ENOMEM) {
+                container_free(c);
+                return r;
+        }
+        if (r < 0 && r != -ENOENT)
+                log_warning_errno(r, "Cannot read the network state of container %s, ignoring: %m",
+                                  c->id);
+
         if (container_read_status(c, &s) >= 0)
                 (void) container_apply_status(c, &s, NULL);
         monitor_status_done(&s);
@@ -1234,6 +1453,9 @@ static int manager_load_one(Manager *m, const char *id) {
                 container_monitor_lost(c);
                 how = "its monitor was lost, killed";
         }
+        /* It may have exited while we were away. */
+        if (c->state == CONTAINER_EXITED)
+                container_network_release(c);
         r = container_add(m, c);
         if (r < 0) {
                 container_free(c);

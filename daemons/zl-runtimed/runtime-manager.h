@@ -10,6 +10,7 @@
 #include "cgroup.h"
 #include "macro.h"
 #include "runtime-container.h"
+#include "runtime-network.h"
 #include "time-util.h"
 
 typedef struct Manager Manager;
@@ -37,6 +38,11 @@ struct Container {
         bool oom_killed;
         usec_t started_at, finished_at;
         char *error;
+
+        /* _NETWORK_MODE_INVALID for a container made before its mode was recorded. net holds
+         * the addresses of an attached "private" container (runtime-network.h). */
+        NetworkMode network;
+        NetworkInfo net;
 
         MonitorClient *client;
         sd_event_source *client_source;
@@ -67,6 +73,11 @@ int manager_new(sd_event *event, const char *state_dir, const ManagerCallbacks *
  * monitors keep running. */
 Manager *manager_free(Manager *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
+
+/* The back end "private" containers are attached through (see runtime-network.h): set once,
+ * before manager_load(); it must outlive the manager. Without one, "private" containers get a
+ * network namespace with loopback only, as "none". */
+void manager_set_network_backend(Manager *m, const NetworkBackend *backend, void *userdata);
 
 /* Start-up: re-adopts every container directory (see docs/runtime.md, "Recovery"). */
 int manager_load(Manager *m);

@@ -8,6 +8,7 @@
 #include "log.h"
 #include "runtime-bus.h"
 #include "runtime-images.h"
+#include "runtime-network.h"
 
 static int runtime_init(ZlDaemon *d, void **ret_userdata) {
         _cleanup_free_ Runtime *rt = NULL;
@@ -30,6 +31,9 @@ static int runtime_init(ZlDaemon *d, void **ret_userdata) {
                         rt, &rt->manager);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the container manager: %m");
+        /* "private" containers are attached through zl-netd, over our own connection. */
+        manager_set_network_backend(rt->manager, &runtime_network_bus_backend,
+                                    zl_daemon_get_bus(d));
         r = manager_load(rt->manager);
         if (r < 0) {
                 manager_free(rt->manager);

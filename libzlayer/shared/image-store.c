@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* image-store.c: blobs on disk, layers unpacked once, image metadata in sqlite. */
+#include <archive.h>
+#include <archive_entry.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -7,8 +9,11 @@
 #include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <linux/fs.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "fd-util.h"
 #include "fileio.h"
@@ -16,6 +21,7 @@
 #include "image-store.h"
 #include "sqlite-util.h"
 #include "layer-unpack.h"
+#include "path-util.h"
 #include "string-util.h"
 #include "time-util.h"
 
@@ -181,6 +187,55 @@ static int rm_rf_at(int dir_fd, const char *name, uint64_t *bytes) {
         }
         r = rm_rf_children(fd, bytes);
         if (unlinkat(dir_fd, name, AT_REMOVEDIR) < 0 && r >= 0)
+                r = -errno;
+        return r;
+}
+
+/* Makes a freshly unpacked tree durable: the data of its regular files, then each directory
+ * (which carries its entries: symlinks, whiteouts, links). Cheaper than syncfs(), which would
+ * also wait for everything else written to the file system (other pulls, builds, logs). The
+ * files' writeback is started first so the disk sees them all at once. */
+static int fsync_tree(int fd, bool start_only) {
+        _cleanup_close_ int own = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        DIR *d;
+        struct dirent *de;
+        int r = 0;
+
+        if (own < 0)
+                return -errno;
+        d = fdopendir(own);
+        if (!d)
+                return -errno;
+        own = -EBADF;
+        while ((errno = 0, de = readdir(d))) {
+                unsigned char type = de->d_type;
+                struct stat st;
+                int child;
+
+                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                        continue;
+                if (type == DT_UNKNOWN &&
+                    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) >= 0)
+                        type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG : 0;
+                if (type != DT_DIR && type != DT_REG)
+                        continue;
+                child = openat(dirfd(d), de->d_name,
+                               O_RDONLY | O_NOFOLLOW | O_NOATIME | O_CLOEXEC |
+                                       (type == DT_DIR ? O_DIRECTORY : 0));
+                if (child < 0) {
+                        r = -errno;
+                        continue;
+                }
+                if (type == DT_DIR)
+                        r = fsync_tree(child, start_only) ?: r;
+                else if (start_only)
+                        (void) sync_file_range(child, 0, 0, SYNC_FILE_RANGE_WRITE);
+                else if (fdatasync(child) < 0)
+                        r = -errno;
+                safe_close(child);
+        }
+        closedir(d);
+        if (!start_only && fsync(fd) < 0)
                 r = -errno;
         return r;
 }
@@ -551,8 +606,12 @@ static int layer_unpack_locked(ImageStore *s, const char *blob_digest, const cha
         else
                 r = layer_unpack(blob_fd, dir_fd, blob_digest, diff_id, NULL, ret_error);
         /* Durable before it becomes visible: a renamed directory is trusted from then on. */
-        if (r >= 0 && (fchmod(dir_fd, 0755) < 0 || syncfs(dir_fd) < 0))
+        if (r >= 0 && fchmod(dir_fd, 0755) < 0)
                 r = -errno;
+        if (r >= 0) {
+                (void) fsync_tree(dir_fd, true);
+                r = fsync_tree(dir_fd, false);
+        }
         if (r >= 0 && renameat(s->layers_fd, tmp, s->layers_fd, hex) < 0)
                 r = -errno;
         if (r < 0) {
@@ -929,15 +988,179 @@ static json_t *index_choose(json_t *index, const char *tag) {
         return NULL;
 }
 
+/* A file of an image archive. The archive is never unpacked onto the file system: its entries
+ * are only looked up by name, so names with ".." or "/" cannot reach anywhere. */
+typedef struct ArchiveEntry {
+        char *name; /* without a leading "./" */
+        char *digest; /* of the content, computed while reading it */
+        uint64_t size;
+        char *data; /* small entries */
+        int fd; /* larger ones: an anonymous file in blobs/sha256, linked in when used */
+} ArchiveEntry;
+
 typedef struct Import {
         ImageStore *store;
-        int dir_fd;
+        int dir_fd; /* an OCI layout directory, or -EBADF for an archive */
+        ArchiveEntry *entries;
+        size_t n_entries;
         char **added; /* blobs this import put into the store */
+        char **links; /* an archive's symlinks and hard links: name, target, name, target ... */
 } Import;
+
+static void import_done(Import *im) {
+        for (size_t i = 0; i < im->n_entries; i++) {
+                free(im->entries[i].name);
+                free(im->entries[i].digest);
+                free(im->entries[i].data);
+                safe_close(im->entries[i].fd);
+        }
+        free(im->entries);
+        strv_free(im->added);
+        strv_free(im->links);
+}
+
+/* The file name is, following the archive's links (docker save links a layer it lists twice). */
+static const ArchiveEntry *import_entry(Import *im, const char *name) {
+        for (unsigned depth = 0; name && depth < 8; depth++) {
+                const char *next = NULL;
+
+                for (size_t i = 0; i < im->n_entries; i++)
+                        if (streq(im->entries[i].name, name))
+                                return im->entries + i;
+                for (size_t i = 0; im->links && im->links[i] && im->links[i + 1]; i += 2)
+                        if (streq(im->links[i], name)) {
+                                next = im->links[i + 1];
+                                break;
+                        }
+                name = next;
+        }
+        return NULL;
+}
+
+/* target as seen from the archive entry name ("a/b/layer.tar" + "../c/layer.tar" is
+ * "a/c/layer.tar"); absolute targets count from the archive's top. NULL if it leaves the
+ * archive. */
+static char *archive_link_target(const char *name, const char *target) {
+        _cleanup_free_ char *joined = NULL;
+        const char *slash = strrchr(name, '/');
+        char *out, *o;
+
+        if (target[0] == '/')
+                joined = strdup(target);
+        else if (asprintf(&joined, "%.*s/%s", slash ? (int) (slash - name) : 0, name, target) < 0)
+                joined = NULL;
+        if (!joined)
+                return NULL;
+        out = o = calloc(1, strlen(joined) + 1);
+        if (!out)
+                return NULL;
+        for (char *save = NULL, *c = strtok_r(joined, "/", &save); c;
+             c = strtok_r(NULL, "/", &save)) {
+                if (streq(c, "."))
+                        continue;
+                if (streq(c, "..")) {
+                        if (o == out) {
+                                free(out);
+                                return NULL;
+                        }
+                        while (o > out && *--o != '/')
+                                ;
+                        *o = 0;
+                        continue;
+                }
+                if (o > out)
+                        *o++ = '/';
+                o = stpcpy(o, c);
+        }
+        return out;
+}
+
+static int entry_read(const ArchiveEntry *e, size_t max, char **ret, size_t *ret_size) {
+        char *buf;
+
+        if (e->size > max)
+                return -EFBIG;
+        buf = malloc(e->size + 1);
+        if (!buf)
+                return -ENOMEM;
+        if (e->data)
+                memcpy(buf, e->data, e->size);
+        else {
+                for (uint64_t done = 0; done < e->size;) {
+                        ssize_t n = pread(e->fd, buf + done, e->size - done, (off_t) done);
+                        if (n < 0 && errno == EINTR)
+                                continue;
+                        if (n <= 0) {
+                                free(buf);
+                                return n < 0 ? -errno : -EIO;
+                        }
+                        done += (uint64_t) n;
+                }
+        }
+        buf[e->size] = 0;
+        *ret = buf;
+        *ret_size = e->size;
+        return 0;
+}
+
+/* A file of the layout or archive: -ENOENT if absent, -EFBIG if larger than max. */
+static int import_read_file(Import *im, const char *name, size_t max, char **ret,
+                            size_t *ret_size) {
+        _cleanup_close_ int fd = -EBADF;
+        const ArchiveEntry *e;
+
+        if (im->dir_fd >= 0) {
+                fd = openat(im->dir_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+                if (fd < 0)
+                        return -errno;
+                return read_full_fd(fd, max, ret, ret_size);
+        }
+        e = import_entry(im, name);
+        if (!e)
+                return -ENOENT;
+        return entry_read(e, max, ret, ret_size);
+}
+
+/* Puts an archive entry into the store as the blob its content hashes to. */
+static int entry_commit(ImageStore *s, const ArchiveEntry *e) {
+        _cleanup_(image_blob_writer_freep) ImageBlobWriter *w = NULL;
+        char proc[64];
+        int r;
+
+        if (e->fd < 0) {
+                r = image_store_blob_begin(s, e->digest, &w);
+                if (r >= 0)
+                        r = loop_write(w->fd, e->data, e->size);
+                return r < 0 ? r : image_store_blob_commit(s, w);
+        }
+        /* Hashed as it was read from the archive: durable, then visible. */
+        if (fsync(e->fd) < 0)
+                return -errno;
+        snprintf(proc, sizeof proc, "/proc/self/fd/%d", e->fd);
+        if (linkat(AT_FDCWD, proc, s->blobs_fd, digest_hex_part(e->digest), AT_SYMLINK_FOLLOW) <
+                    0 &&
+            errno != EEXIST)
+                return -errno;
+        (void) fsync(s->blobs_fd);
+        return 0;
+}
+
+/* Adds the archive entry as a blob (its digest was computed while reading it). */
+static int import_entry_blob(Import *im, const ArchiveEntry *e) {
+        int r = image_store_has_blob(im->store, e->digest);
+
+        if (r != 0)
+                return r < 0 ? r : 0;
+        r = entry_commit(im->store, e);
+        if (r < 0)
+                return r;
+        return strv_extend(&im->added, e->digest);
+}
 
 static int import_blob(Import *im, const char *digest) {
         _cleanup_free_ char *path = NULL;
         _cleanup_close_ int fd = -EBADF;
+        const ArchiveEntry *e;
         int r;
 
         if (!layer_digest_is_valid(digest))
@@ -945,6 +1168,14 @@ static int import_blob(Import *im, const char *digest) {
         path = strjoin("blobs/sha256/", digest_hex_part(digest));
         if (!path)
                 return -ENOMEM;
+        if (im->dir_fd < 0) {
+                e = import_entry(im, path);
+                if (!e)
+                        return -ENOENT;
+                if (!streq(e->digest, digest))
+                        return -EBADMSG;
+                return import_entry_blob(im, e);
+        }
         fd = openat(im->dir_fd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
                 return -errno;
@@ -973,32 +1204,59 @@ static bool blob_unused(ImageStore *s, const char *digest) {
         return sqlite3_step(st) == SQLITE_DONE;
 }
 
-static int import_locked(Import *im, const char *ref, char **ret_manifest, char **ret_error) {
+/* The normalized form of a name an archive gives its image, or NULL if it gives none that is a
+ * whole reference (a bare "latest" in org.opencontainers.image.ref.name names only a tag). */
+static char *archive_name(const char *name) {
+        char *s = NULL;
+
+        if (isempty(name) || (!strchr(name, '/') && !strchr(name, ':')))
+                return NULL;
+        if (image_ref_normalize(name, &s, NULL) < 0)
+                return NULL;
+        return s;
+}
+
+static int import_layout_locked(Import *im, const char *ref, char **ret_ref, char **ret_manifest,
+                                char **ret_error) {
         _cleanup_(image_ref_freep) ImageRef *parsed = NULL;
         _cleanup_(json_decrefp) json_t *index = NULL, *manifest = NULL;
-        _cleanup_free_ char *data = NULL, *cause = NULL, *digest = NULL;
-        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ char *data = NULL, *cause = NULL, *digest = NULL, *name = NULL;
         const char *why = NULL, *d;
         Manifest m = {};
         json_t *desc;
         size_t size;
         int r;
 
-        r = image_ref_parse(ref, &parsed, &why);
+        if (ref) {
+                r = image_ref_parse(ref, &parsed, &why);
+                if (r < 0)
+                        return set_error(ret_error, r, "invalid image reference '%s': %s", ref,
+                                         strna(why));
+        }
+        r = import_read_file(im, "index.json", MANIFEST_SIZE_MAX, &data, &size);
         if (r < 0)
-                return set_error(ret_error, r, "invalid image reference '%s': %s", ref, strna(why));
-        fd = openat(im->dir_fd, "index.json", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0)
-                return set_error(ret_error, -errno, "image '%s': cannot open index.json: %m", ref);
-        r = read_full_fd(fd, MANIFEST_SIZE_MAX, &data, &size);
-        if (r < 0)
-                return set_error(ret_error, r, "image '%s': cannot read index.json: %s", ref,
+                return set_error(ret_error, r, "image '%s': cannot read index.json: %s", ref ?: "?",
                                  strerror(-r));
         index = json_loadb(data, size, JSON_REJECT_DUPLICATES, NULL);
         if (!json_is_object(index))
-                return set_error(ret_error, -EBADMSG, "image '%s': index.json is not JSON", ref);
+                return set_error(ret_error, -EBADMSG, "image '%s': index.json is not JSON",
+                                 ref ?: "?");
 
-        desc = index_choose(index, parsed->tag);
+        desc = index_choose(index, parsed ? parsed->tag : NULL);
+        if (!ref) {
+                json_t *a = json_object_get(desc, "annotations");
+
+                name = archive_name(
+                        json_string_value(json_object_get(a, "io.containerd.image.name")));
+                if (!name)
+                        name = archive_name(json_string_value(
+                                json_object_get(a, "org.opencontainers.image.ref.name")));
+                if (!name)
+                        return set_error(ret_error, -EINVAL,
+                                         "ref: the layout does not name its image: give a "
+                                         "reference");
+                ref = name;
+        }
         /* Nested indexes: follow them to a manifest for this platform, not forever. */
         for (unsigned depth = 0;; depth++) {
                 const char *media = json_string_value(json_object_get(desc, "mediaType"));
@@ -1049,6 +1307,11 @@ static int import_locked(Import *im, const char *ref, char **ret_manifest, char 
                 }
         }
         r = add_image_locked(im->store, ref, digest, ret_error);
+        if (r >= 0 && ret_ref) {
+                *ret_ref = strdup(ref);
+                if (!*ret_ref)
+                        r = -ENOMEM;
+        }
         if (r >= 0 && ret_manifest)
                 *ret_manifest = TAKE_PTR(digest);
 finish:
@@ -1056,33 +1319,433 @@ finish:
         return r;
 }
 
+/* Undoes what a failed import added; the store is as before. */
+static void import_rollback(Import *im) {
+        for (char **b = im->added; b && *b; b++)
+                if (blob_unused(im->store, *b)) {
+                        (void) unlinkat(im->store->blobs_fd, digest_hex_part(*b), 0);
+                        (void) db_run(im->store, "DELETE FROM blobs WHERE digest = ?1", *b);
+                }
+}
+
 int image_store_import_oci_layout(ImageStore *s, const char *dir, const char *ref,
                                   char **ret_manifest_digest, char **ret_error) {
+        return image_store_import(s, dir, ref, NULL, ret_manifest_digest, ret_error);
+}
+
+/* ---- archives: oci-archive and docker-archive --------------------------------------------- */
+
+/* Entries up to this size are kept in memory; larger ones (layers) go to anonymous files. */
+#define ARCHIVE_INLINE_MAX (256U * 1024U)
+#define ARCHIVE_ENTRIES_MAX 4096U
+#define ARCHIVE_BLOCK_SIZE (1024U * 1024U)
+
+static int digest_final(EVP_MD_CTX *md, char **ret) {
+        unsigned char bin[EVP_MAX_MD_SIZE];
+        unsigned len = 0;
+        char *s;
+
+        if (EVP_DigestFinal_ex(md, bin, &len) != 1 || len != 32)
+                return -EIO;
+        s = malloc(7 + 2 * len + 1);
+        if (!s)
+                return -ENOMEM;
+        strcpy(s, "sha256:");
+        for (unsigned i = 0; i < len; i++)
+                sprintf(s + 7 + 2 * i, "%02x", bin[i]);
+        *ret = s;
+        return 0;
+}
+
+static void archive_freep(struct archive **a) {
+        if (*a)
+                archive_read_free(*a);
+}
+
+/* Reads one regular file of the archive into e (name already set). */
+static int archive_entry_load(ImageStore *s, struct archive *a, ArchiveEntry *e,
+                              uint64_t declared) {
+        _cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *md = EVP_MD_CTX_new();
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ char *data = NULL;
+        uint64_t total = 0;
+        int r;
+
+        if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
+                return -ENOMEM;
+        if (declared <= ARCHIVE_INLINE_MAX) {
+                data = malloc(declared + 1);
+                if (!data)
+                        return -ENOMEM;
+        } else {
+                fd = openat(s->blobs_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0644);
+                if (fd < 0)
+                        return -errno;
+        }
+        for (;;) {
+                const void *buf;
+                size_t n;
+                la_int64_t off;
+
+                r = archive_read_data_block(a, &buf, &n, &off);
+                if (r == ARCHIVE_EOF)
+                        break;
+                if (r != ARCHIVE_OK)
+                        return -EBADMSG;
+                /* Sparse entries: no hole is expected in an image archive. */
+                if ((uint64_t) off != total || total + n > declared)
+                        return -EBADMSG;
+                if (EVP_DigestUpdate(md, buf, n) != 1)
+                        return -EIO;
+                if (data)
+                        memcpy(data + total, buf, n);
+                else {
+                        r = loop_write(fd, buf, n);
+                        if (r < 0)
+                                return r;
+                }
+                total += n;
+        }
+        if (total != declared)
+                return -EBADMSG;
+        r = digest_final(md, &e->digest);
+        if (r < 0)
+                return r;
+        e->size = total;
+        e->data = TAKE_PTR(data);
+        e->fd = TAKE_FD(fd);
+        return 0;
+}
+
+/* Reads every regular file of the tar (plain or compressed) at fd into im->entries. */
+static int archive_load(Import *im, int fd, char **ret_error) {
+        _cleanup_(archive_freep) struct archive *a = archive_read_new();
+        struct archive_entry *ae;
+        int r;
+
+        if (!a)
+                return -ENOMEM;
+        if (archive_read_support_format_tar(a) != ARCHIVE_OK ||
+            archive_read_support_format_gnutar(a) != ARCHIVE_OK ||
+            archive_read_support_filter_all(a) != ARCHIVE_OK)
+                return -ENOMEM;
+        if (archive_read_open_fd(a, fd, ARCHIVE_BLOCK_SIZE) != ARCHIVE_OK)
+                return set_error(ret_error, -EBADMSG, "not a tar archive: %s",
+                                 strna(archive_error_string(a)));
+        for (;;) {
+                _cleanup_free_ char *name = NULL;
+                const ArchiveEntry *dup;
+                const char *path;
+                ArchiveEntry *entries;
+
+                r = archive_read_next_header(a, &ae);
+                if (r == ARCHIVE_EOF)
+                        break;
+                if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
+                        return set_error(ret_error, -EBADMSG,
+                                         im->n_entries == 0 ? "not a tar archive: %s"
+                                                            : "corrupt or truncated archive: %s",
+                                         strna(archive_error_string(a)));
+                path = archive_entry_pathname(ae);
+                while (path && startswith(path, "./"))
+                        path += 2;
+                if (isempty(path))
+                        continue;
+                if (archive_entry_hardlink(ae) || archive_entry_filetype(ae) == AE_IFLNK) {
+                        const char *hard = archive_entry_hardlink(ae);
+                        _cleanup_free_ char *target = NULL;
+
+                        while (hard && startswith(hard, "./"))
+                                hard += 2;
+                        target = hard ? strdup(hard)
+                                      : archive_link_target(path,
+                                                            strempty(archive_entry_symlink(ae)));
+                        /* A link out of the archive is no file of it. */
+                        if (!target || strv_length(im->links) / 2 >= ARCHIVE_ENTRIES_MAX)
+                                continue;
+                        if (strv_extend(&im->links, path) < 0 ||
+                            strv_extend(&im->links, target) < 0)
+                                return -ENOMEM;
+                        continue;
+                }
+                if (archive_entry_filetype(ae) != AE_IFREG)
+                        continue;
+                if (im->n_entries >= ARCHIVE_ENTRIES_MAX)
+                        return set_error(ret_error, -E2BIG, "more than %u files in the archive",
+                                         ARCHIVE_ENTRIES_MAX);
+                if (archive_entry_size(ae) < 0)
+                        return set_error(ret_error, -EBADMSG, "'%s': no size in the archive", path);
+                name = strdup(path);
+                entries = reallocarray(im->entries, im->n_entries + 1, sizeof(ArchiveEntry));
+                if (!name || !entries)
+                        return -ENOMEM;
+                im->entries = entries;
+                entries[im->n_entries] = (ArchiveEntry){ .name = TAKE_PTR(name), .fd = -EBADF };
+                im->n_entries++;
+                r = archive_entry_load(im->store, a, entries + im->n_entries - 1,
+                                       (uint64_t) archive_entry_size(ae));
+                if (r == -EBADMSG)
+                        return set_error(ret_error, r, "'%s': corrupt or truncated in the archive",
+                                         path);
+                if (r < 0)
+                        return set_error(ret_error, r, "'%s': %s", path, strerror(-r));
+                /* The same file twice (a layer an image lists twice) is harmless; two different
+                 * contents under one name would make the archive mean two things. */
+                dup = import_entry(im, path);
+                if (dup != entries + im->n_entries - 1) {
+                        ArchiveEntry *last = entries + im->n_entries - 1;
+                        bool same = streq(dup->digest, last->digest);
+
+                        free(last->name);
+                        free(last->digest);
+                        free(last->data);
+                        safe_close(last->fd);
+                        im->n_entries--;
+                        if (!same)
+                                return set_error(ret_error, -EBADMSG,
+                                                 "'%s' appears twice in the archive, with "
+                                                 "different contents",
+                                                 path);
+                }
+        }
+        if (im->n_entries == 0)
+                return set_error(ret_error, -EBADMSG, "the archive holds no files");
+        return 0;
+}
+
+/* The digest an archive's file name states: "blobs/sha256/<hex>", "<hex>.json", "<hex>.tar",
+ * as docker and podman save name configs and layers. NULL if the name states none. */
+static char *name_digest(const char *name) {
+        const char *base = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
+        char *d;
+
+        if (startswith(name, "blobs/sha256/"))
+                d = strjoin("sha256:", base);
+        else if ((strlen(base) == 64 + 5 && endswith(base, ".json")) ||
+                 (strlen(base) == 64 + 4 && endswith(base, ".tar"))) {
+                if (asprintf(&d, "sha256:%.64s", base) < 0)
+                        return NULL;
+        } else
+                return NULL;
+        if (d && !layer_digest_is_valid(d))
+                d = mfree(d);
+        return d;
+}
+
+static const char *layer_media_type_of(const ArchiveEntry *e) {
+        unsigned char magic[4] = {};
+
+        if (e->data)
+                memcpy(magic, e->data, MIN(e->size, sizeof magic));
+        else if (pread(e->fd, magic, sizeof magic, 0) < 0)
+                return NULL;
+        if (magic[0] == 0x1f && magic[1] == 0x8b)
+                return "application/vnd.oci.image.layer.v1.tar+gzip";
+        if (magic[0] == 0x28 && magic[1] == 0xb5 && magic[2] == 0x2f && magic[3] == 0xfd)
+                return "application/vnd.oci.image.layer.v1.tar+zstd";
+        return "application/vnd.oci.image.layer.v1.tar";
+}
+
+/* A docker-archive file named in manifest.json, with the digest its name states checked. */
+static int docker_file(Import *im, const char *what, const char *name, const ArchiveEntry **ret,
+                       char **ret_error) {
+        _cleanup_free_ char *stated = NULL;
+        const ArchiveEntry *e;
+
+        if (isempty(name))
+                return set_error(ret_error, -EBADMSG, "manifest.json: %s is missing", what);
+        while (startswith(name, "./"))
+                name += 2;
+        e = import_entry(im, name);
+        if (!e)
+                return set_error(ret_error, -EBADMSG, "%s '%s' is not in the archive", what, name);
+        stated = name_digest(name);
+        if (stated && !streq(stated, e->digest))
+                return set_error(ret_error, -EBADMSG, "%s '%s': digest mismatch (content is %s)",
+                                 what, name, e->digest);
+        *ret = e;
+        return 0;
+}
+
+static bool repo_tags_contain(json_t *tags, const char *ref) {
+        json_t *t;
+        size_t i;
+
+        json_array_foreach (tags, i, t) {
+                _cleanup_free_ char *n = archive_name(json_string_value(t));
+                if (n && streq(n, ref))
+                        return true;
+        }
+        return false;
+}
+
+/* docker save / podman save: manifest.json lists each image's config and layer files; the
+ * layers are (usually uncompressed) tars whose digests the config lists as diff_ids. The store
+ * gets them as an OCI image manifest over the same blobs. */
+static int import_docker_locked(Import *im, const char *ref, char **ret_ref, char **ret_manifest,
+                                char **ret_error) {
+        _cleanup_(json_decrefp) json_t *list = NULL, *config = NULL, *manifest = NULL;
+        _cleanup_(json_decrefp) json_t *descs = json_array();
+        _cleanup_free_ char *data = NULL, *name = NULL, *text = NULL, *digest = NULL;
+        const ArchiveEntry *ce;
+        json_t *entry = NULL, *layers, *diff_ids, *v;
+        size_t size, i;
+        int r;
+
+        if (!descs)
+                return -ENOMEM;
+        r = import_read_file(im, "manifest.json", MANIFEST_SIZE_MAX, &data, &size);
+        if (r < 0)
+                return set_error(ret_error, r, "cannot read manifest.json: %s", strerror(-r));
+        list = json_loadb(data, size, JSON_REJECT_DUPLICATES, NULL);
+        if (!json_is_array(list) || json_array_size(list) == 0)
+                return set_error(ret_error, -EBADMSG,
+                                 "manifest.json is not a JSON array of images");
+        json_array_foreach (list, i, v)
+                if (ref && repo_tags_contain(json_object_get(v, "RepoTags"), ref))
+                        entry = v;
+        if (!entry && json_array_size(list) == 1)
+                entry = json_array_get(list, 0);
+        if (!entry)
+                return set_error(ret_error, -ENOENT,
+                                 "the archive holds %zu images and none is tagged '%s'",
+                                 json_array_size(list), strna(ref));
+        if (!ref) {
+                name = archive_name(
+                        json_string_value(json_array_get(json_object_get(entry, "RepoTags"), 0)));
+                if (!name)
+                        return set_error(ret_error, -EINVAL,
+                                         "ref: the archive does not name its image: give a "
+                                         "reference");
+                ref = name;
+        }
+
+        r = docker_file(im, "Config", json_string_value(json_object_get(entry, "Config")), &ce,
+                        ret_error);
+        if (r < 0)
+                return r;
+        free(data);
+        data = NULL;
+        r = entry_read(ce, CONFIG_SIZE_MAX, &data, &size);
+        if (r < 0)
+                return set_error(ret_error, r, "image '%s': config: %s", ref, strerror(-r));
+        config = json_loadb(data, size, 0, NULL);
+        diff_ids = json_object_get(json_object_get(config, "rootfs"), "diff_ids");
+        layers = json_object_get(entry, "Layers");
+        if (!json_is_object(config) || !json_is_array(diff_ids))
+                return set_error(ret_error, -EBADMSG,
+                                 "image '%s': config '%s' is not an image config", ref, ce->name);
+        if (!json_is_array(layers) || json_array_size(layers) != json_array_size(diff_ids))
+                return set_error(ret_error, -EBADMSG,
+                                 "image '%s': manifest.json lists %zu layers, the config %zu", ref,
+                                 json_array_size(layers), json_array_size(diff_ids));
+        json_array_foreach (layers, i, v) {
+                const char *diff_id = json_string_value(json_array_get(diff_ids, i));
+                const ArchiveEntry *le;
+                const char *media;
+
+                r = docker_file(im, "layer", json_string_value(v), &le, ret_error);
+                if (r < 0)
+                        return r;
+                media = layer_media_type_of(le);
+                if (!media)
+                        return -errno;
+                /* An uncompressed layer is its own diff-id; compressed ones are checked when
+                 * unpacked. */
+                if (endswith(media, ".tar") && (!diff_id || !streq(diff_id, le->digest)))
+                        return set_error(ret_error, -EBADMSG,
+                                         "image '%s': layer '%s' is %s, the config says %s", ref,
+                                         le->name, le->digest, strna(diff_id));
+                r = import_entry_blob(im, le);
+                if (r >= 0 &&
+                    json_array_append_new(descs,
+                                          json_pack("{ss ss sI}", "mediaType", media, "digest",
+                                                    le->digest, "size", (json_int_t) le->size)) < 0)
+                        r = -ENOMEM;
+                if (r < 0)
+                        return set_error(ret_error, r, "image '%s': layer '%s': %s", ref, le->name,
+                                         strerror(-r));
+        }
+        r = import_entry_blob(im, ce);
+        if (r < 0)
+                return set_error(ret_error, r, "image '%s': config: %s", ref, strerror(-r));
+
+        manifest = json_pack("{si ss s{ss ss sI} sO}", "schemaVersion", 2, "mediaType",
+                             MEDIA_OCI_MANIFEST, "config", "mediaType",
+                             "application/vnd.oci.image.config.v1+json", "digest", ce->digest,
+                             "size", (json_int_t) ce->size, "layers", descs);
+        text = manifest ? json_dumps(manifest, JSON_COMPACT) : NULL;
+        if (!text)
+                return -ENOMEM;
+        {
+                ArchiveEntry me = { .data = text, .size = strlen(text), .fd = -EBADF };
+                _cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *md = EVP_MD_CTX_new();
+
+                if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
+                    EVP_DigestUpdate(md, text, me.size) != 1)
+                        return -ENOMEM;
+                r = digest_final(md, &digest);
+                if (r < 0)
+                        return r;
+                me.digest = digest;
+                r = import_entry_blob(im, &me);
+                if (r < 0)
+                        return set_error(ret_error, r, "image '%s': cannot store its manifest: %s",
+                                         ref, strerror(-r));
+        }
+        r = add_image_locked(im->store, ref, digest, ret_error);
+        if (r < 0)
+                return r;
+        if (ret_ref && !(*ret_ref = strdup(ref)))
+                return -ENOMEM;
+        if (ret_manifest)
+                *ret_manifest = TAKE_PTR(digest);
+        return 0;
+}
+
+int image_store_import(ImageStore *s, const char *path, const char *ref, char **ret_ref,
+                       char **ret_manifest_digest, char **ret_error) {
         _cleanup_store_unlock_ ImageStore *locked = NULL;
-        _cleanup_close_ int dir_fd = -EBADF;
-        Import im = { .store = s };
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ char *cause = NULL;
+        Import im = { .store = s, .dir_fd = -EBADF };
+        struct stat st;
         int r;
 
         assert(s);
-        assert(dir);
-        assert(ref);
-        dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dir_fd < 0)
-                return set_error(ret_error, -errno, "image '%s': cannot open '%s': %m", ref, dir);
-        im.dir_fd = dir_fd;
+        assert(path);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return set_error(ret_error, -errno, "cannot open '%s': %m", path);
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+                return set_error(ret_error, -EINVAL,
+                                 "'%s' is neither an OCI layout directory nor an archive", path);
         r = store_lock(s, LOCK_SH);
         if (r < 0)
                 return r;
         locked = s;
 
-        r = import_locked(&im, ref, ret_manifest_digest, ret_error);
+        if (S_ISDIR(st.st_mode)) {
+                im.dir_fd = fd;
+                r = import_layout_locked(&im, ref, ret_ref, ret_manifest_digest, ret_error);
+        } else {
+                r = archive_load(&im, fd, &cause);
+                if (r < 0)
+                        (void) set_error(ret_error, r, "%s", cause ?: strerror(-r));
+                else if (import_entry(&im, "index.json"))
+                        r = import_layout_locked(&im, ref, ret_ref, ret_manifest_digest, ret_error);
+                else if (import_entry(&im, "manifest.json")) {
+                        r = import_docker_locked(&im, ref, ret_ref, ret_manifest_digest, ret_error);
+                } else
+                        r = set_error(ret_error, -EBADMSG,
+                                      "the archive is neither an OCI layout (index.json) nor a "
+                                      "docker archive (manifest.json)");
+        }
         if (r < 0)
-                for (char **b = im.added; b && *b; b++)
-                        if (blob_unused(s, *b)) {
-                                (void) unlinkat(s->blobs_fd, digest_hex_part(*b), 0);
-                                (void) db_run(s, "DELETE FROM blobs WHERE digest = ?1", *b);
-                        }
-        strv_free(im.added);
+                import_rollback(&im);
+        import_done(&im);
         return r;
 }
 
@@ -1630,4 +2293,385 @@ int image_store_config(ImageStore *s, const char *ref, ImageConfig **ret) {
                                 return -ENOMEM;
         *ret = TAKE_PTR(c);
         return 0;
+}
+
+/* ---- export ------------------------------------------------------------------------------- */
+
+#define TAR_BLOCK 512U
+
+/* Copies size bytes of in (from offset 0) to out at its current position: a reflink when the
+ * file system shares extents and out is a whole new file, else an in-kernel copy, else read and
+ * write. */
+static int copy_blob_fd(int in, int out, uint64_t size, bool whole_file) {
+        _cleanup_free_ char *buf = NULL;
+        off_t off = 0;
+
+        if (whole_file && ioctl(out, FICLONE, in) >= 0) {
+                if (lseek(out, 0, SEEK_END) < 0)
+                        return -errno;
+                return 0;
+        }
+        while ((uint64_t) off < size) {
+                ssize_t n = copy_file_range(in, &off, out, NULL, size - (uint64_t) off, 0);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == EOPNOTSUPP ||
+                              errno == ENOSYS || errno == EBADF))
+                        break;
+                if (n < 0)
+                        return -errno;
+                if (n == 0)
+                        return -EIO; /* the blob shrank under us */
+        }
+        if ((uint64_t) off >= size)
+                return 0;
+        buf = malloc(COPY_BUFFER_SIZE);
+        if (!buf)
+                return -ENOMEM;
+        while ((uint64_t) off < size) {
+                ssize_t n = pread(in, buf, MIN((uint64_t) COPY_BUFFER_SIZE, size - (uint64_t) off),
+                                  off);
+                int r;
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        return n < 0 ? -errno : -EIO;
+                r = loop_write(out, buf, (size_t) n);
+                if (r < 0)
+                        return r;
+                off += n;
+        }
+        return 0;
+}
+
+/* One ustar header block; sizes beyond 11 octal digits in the base-256 form GNU tar and every
+ * reader since accept. */
+static int tar_header(int fd, const char *name, char type, mode_t mode, uint64_t size) {
+        unsigned char h[TAR_BLOCK] = {};
+        unsigned sum = 0;
+
+        if (strlen(name) > 99)
+                return -ENAMETOOLONG;
+        memcpy(h, name, strlen(name));
+        snprintf((char *) h + 100, 8, "%07o", (unsigned) mode & 07777);
+        snprintf((char *) h + 108, 8, "%07o", 0);
+        snprintf((char *) h + 116, 8, "%07o", 0);
+        if (size < 077777777777ULL)
+                snprintf((char *) h + 124, 12, "%011" PRIo64, size);
+        else {
+                h[124] = 0x80;
+                for (int i = 11; i > 0; i--, size >>= 8)
+                        h[124 + i] = (unsigned char) (size & 0xff);
+        }
+        snprintf((char *) h + 136, 12, "%011o", 0);
+        memset(h + 148, ' ', 8);
+        h[156] = (unsigned char) type;
+        memcpy(h + 257, "ustar", 6);
+        memcpy(h + 263, "00", 2);
+        memcpy(h + 265, "root", 4);
+        memcpy(h + 297, "root", 4);
+        for (size_t i = 0; i < TAR_BLOCK; i++)
+                sum += h[i];
+        snprintf((char *) h + 148, 8, "%06o", sum);
+        return loop_write(fd, h, TAR_BLOCK);
+}
+
+static int tar_pad(int fd, uint64_t size) {
+        static const char zeros[TAR_BLOCK];
+        size_t rest = (size_t) (size % TAR_BLOCK);
+
+        return rest == 0 ? 0 : loop_write(fd, zeros, TAR_BLOCK - rest);
+}
+
+/* Where an export goes: an archive (fd, a tar written sequentially) or a directory. */
+typedef struct Export {
+        ImageStore *store;
+        int fd; /* the tar */
+        int dir_fd; /* the layout directory */
+        int blobs_fd; /* its blobs/sha256 */
+        char **written; /* blobs in the tar already: an image may list a layer twice */
+} Export;
+
+static int export_file(Export *e, const char *name, const char *data) {
+        size_t n = strlen(data);
+        int r;
+
+        if (e->fd >= 0) {
+                r = tar_header(e->fd, name, '0', 0644, n);
+                if (r >= 0)
+                        r = loop_write(e->fd, data, n);
+                return r < 0 ? r : tar_pad(e->fd, n);
+        }
+        _cleanup_close_ int fd =
+                openat(e->dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd < 0)
+                return -errno;
+        return loop_write(fd, data, n);
+}
+
+static int export_blob(Export *e, const char *digest) {
+        _cleanup_close_ int in = -EBADF, out = -EBADF;
+        struct stat st;
+        int r;
+
+        in = image_store_blob_open(e->store, digest);
+        if (in < 0)
+                return in;
+        if (fstat(in, &st) < 0)
+                return -errno;
+        if (e->fd >= 0) {
+                _cleanup_free_ char *name = strjoin("blobs/sha256/", digest_hex_part(digest));
+
+                if (!name)
+                        return -ENOMEM;
+                for (char **w = e->written; w && *w; w++)
+                        if (streq(*w, digest))
+                                return 0;
+                r = strv_extend(&e->written, digest);
+                if (r < 0)
+                        return r;
+                r = tar_header(e->fd, name, '0', 0644, (uint64_t) st.st_size);
+                if (r >= 0)
+                        r = copy_blob_fd(in, e->fd, (uint64_t) st.st_size, false);
+                return r < 0 ? r : tar_pad(e->fd, (uint64_t) st.st_size);
+        }
+        out = openat(e->blobs_fd, digest_hex_part(digest),
+                     O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (out < 0)
+                return errno == EEXIST ? 0 : -errno; /* a blob used twice, e.g. a layer */
+        return copy_blob_fd(in, out, (uint64_t) st.st_size, true);
+}
+
+/* index.json, oci-layout and manifest.json (docker save's, for docker and podman load) of the
+ * image: manifest_text is its manifest blob, name its whole reference or NULL. */
+static int export_documents(const char *manifest_digest, const char *manifest_text,
+                            const Manifest *m, const char *name, const char *tag, json_t *config,
+                            char **ret_index, char **ret_docker) {
+        _cleanup_(json_decrefp) json_t *mj = json_loads(manifest_text, 0, NULL);
+        _cleanup_(json_decrefp) json_t *index = NULL, *desc = NULL, *docker = NULL, *ann = NULL;
+        _cleanup_(json_decrefp) json_t *layers = json_array(), *tags = json_array();
+        const char *media, *os, *arch, *variant;
+        char *config_name;
+
+        if (!mj || !layers || !tags)
+                return -ENOMEM;
+        media = json_string_value(json_object_get(mj, "mediaType")) ?: MEDIA_OCI_MANIFEST;
+        desc = json_pack("{ss ss sI}", "mediaType", media, "digest", manifest_digest, "size",
+                         (json_int_t) strlen(manifest_text));
+        ann = json_object();
+        if (!desc || !ann)
+                return -ENOMEM;
+        if (name &&
+            (json_object_set_new(ann, "io.containerd.image.name", json_string(name)) < 0 ||
+             json_object_set_new(ann, "org.opencontainers.image.ref.name", json_string(tag)) < 0 ||
+             json_array_append_new(tags, json_string(name)) < 0))
+                return -ENOMEM;
+        if (json_object_size(ann) > 0 && json_object_set(desc, "annotations", ann) < 0)
+                return -ENOMEM;
+        os = json_string_value(json_object_get(config, "os"));
+        arch = json_string_value(json_object_get(config, "architecture"));
+        variant = json_string_value(json_object_get(config, "variant"));
+        if (os && arch &&
+            json_object_set_new(desc, "platform",
+                                variant ? json_pack("{ss ss ss}", "os", os, "architecture", arch,
+                                                    "variant", variant)
+                                        : json_pack("{ss ss}", "os", os, "architecture", arch)) < 0)
+                return -ENOMEM;
+        index = json_pack("{si ss s[O]}", "schemaVersion", 2, "mediaType", MEDIA_OCI_INDEX,
+                          "manifests", desc);
+        for (size_t i = 0; i < m->n_layers; i++)
+                if (json_array_append_new(layers, json_pack("s+", "blobs/sha256/",
+                                                            digest_hex_part(m->layer_digests[i]))) <
+                    0)
+                        return -ENOMEM;
+        config_name = strjoin("blobs/sha256/", digest_hex_part(m->config_digest));
+        docker = config_name ? json_pack("[{ss sO sO}]", "Config", config_name, "RepoTags", tags,
+                                         "Layers", layers)
+                             : NULL;
+        free(config_name);
+        if (!index || !docker)
+                return -ENOMEM;
+        *ret_index = json_dumps(index, JSON_COMPACT);
+        *ret_docker = json_dumps(docker, JSON_COMPACT);
+        if (!*ret_index || !*ret_docker) {
+                *ret_index = mfree(*ret_index);
+                *ret_docker = mfree(*ret_docker);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+static int export_write(Export *e, const char *manifest_digest, const Manifest *m,
+                        const char *index, const char *docker) {
+        int r;
+
+        if (e->fd >= 0) {
+                r = tar_header(e->fd, "blobs/", '5', 0755, 0);
+                if (r >= 0)
+                        r = tar_header(e->fd, "blobs/sha256/", '5', 0755, 0);
+                if (r < 0)
+                        return r;
+        }
+        r = export_file(e, "oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}");
+        if (r >= 0)
+                r = export_file(e, "index.json", index);
+        if (r >= 0)
+                r = export_file(e, "manifest.json", docker);
+        if (r >= 0)
+                r = export_blob(e, manifest_digest);
+        if (r >= 0)
+                r = export_blob(e, m->config_digest);
+        for (size_t i = 0; r >= 0 && i < m->n_layers; i++)
+                r = export_blob(e, m->layer_digests[i]);
+        if (r >= 0 && e->fd >= 0) {
+                static const char end[2 * TAR_BLOCK];
+                r = loop_write(e->fd, end, sizeof end);
+        }
+        return r;
+}
+
+/* A name for the temporary file or directory beside path. */
+static int export_tmp_name(const char *path, char **ret_dir, char **ret_tmp) {
+        _cleanup_free_ char *dir = NULL, *tmp = NULL;
+        const char *base = strrchr(path, '/');
+        uint64_t rnd = now(CLOCK_MONOTONIC) ^ ((uint64_t) getpid() << 32);
+
+        assert(base);
+        dir = base == path ? strdup("/") : strndup(path, (size_t) (base - path));
+        if (!dir || asprintf(&tmp, ".%s.tmp-%016" PRIx64, base + 1, rnd) < 0)
+                return -ENOMEM;
+        *ret_dir = TAKE_PTR(dir);
+        *ret_tmp = TAKE_PTR(tmp);
+        return 0;
+}
+
+int image_store_export(ImageStore *s, const char *ref, const char *path, ImageExportFormat format,
+                       char **ret_manifest_digest, char **ret_error) {
+        _cleanup_store_unlock_ ImageStore *locked = NULL;
+        _cleanup_(json_decrefp) json_t *manifest = NULL, *config = NULL;
+        _cleanup_free_ char *digest = NULL, *text = NULL, *cause = NULL, *name = NULL;
+        _cleanup_free_ char *index = NULL, *docker = NULL, *parent = NULL, *tmp = NULL;
+        _cleanup_close_ int parent_fd = -EBADF;
+        _cleanup_(store_ref_done) StoreRef sr = {};
+        Export e = { .store = s, .fd = -EBADF, .dir_fd = -EBADF, .blobs_fd = -EBADF };
+        Manifest m = {};
+        size_t size;
+        int r;
+
+        assert(s);
+        assert(ref);
+        assert(path);
+        if (!path_is_absolute(path) || endswith(path, "/"))
+                return set_error(ret_error, -EINVAL, "path: '%s' is not an absolute file name",
+                                 path);
+        r = store_ref_parse(ref, &sr);
+        if (r < 0)
+                return set_error(ret_error, r, "invalid image reference '%s'", ref);
+        if (sr.tag && !(name = strjoin(sr.repository, ":", sr.tag)))
+                return -ENOMEM;
+        r = store_lock(s, LOCK_SH);
+        if (r < 0)
+                return r;
+        locked = s;
+        r = resolve(s, ref, &digest);
+        if (r == -ENOENT)
+                return set_error(ret_error, r, "No such image '%s'.", ref);
+        if (r < 0)
+                return r;
+        {
+                _cleanup_close_ int fd = image_store_blob_open(s, digest);
+
+                if (fd < 0)
+                        return set_error(ret_error, fd, "image '%s': manifest %s: %s", ref, digest,
+                                         strerror(-fd));
+                r = read_full_fd(fd, MANIFEST_SIZE_MAX, &text, &size);
+                if (r < 0)
+                        return r;
+        }
+        manifest = json_loadb(text, size, 0, NULL);
+        if (!manifest || strlen(text) != size)
+                return set_error(ret_error, -EBADMSG, "image '%s': stored manifest is not JSON",
+                                 ref);
+        r = manifest_parse(manifest, &m, &cause);
+        if (r < 0)
+                return set_error(ret_error, r, "image '%s': %s", ref, strna(cause));
+        r = read_blob_json(s, m.config_digest, CONFIG_SIZE_MAX, &config);
+        if (r >= 0)
+                r = export_documents(digest, text, &m, name, sr.tag, config, &index, &docker);
+        if (r < 0) {
+                (void) set_error(ret_error, r, "image '%s': config %s: %s", ref, m.config_digest,
+                                 strerror(-r));
+                goto finish;
+        }
+
+        r = export_tmp_name(path, &parent, &tmp);
+        if (r < 0)
+                goto finish;
+        parent_fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (parent_fd < 0) {
+                r = set_error(ret_error, -errno, "path: cannot open '%s': %m", parent);
+                goto finish;
+        }
+        if (format == IMAGE_EXPORT_ARCHIVE) {
+                e.fd = openat(parent_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+                if (e.fd < 0) {
+                        r = set_error(ret_error, -errno, "path: cannot write in '%s': %m", parent);
+                        goto finish;
+                }
+        } else {
+                if (mkdirat(parent_fd, tmp, 0755) < 0) {
+                        r = set_error(ret_error, -errno, "path: cannot write in '%s': %m", parent);
+                        goto finish;
+                }
+                e.dir_fd = openat(parent_fd, tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                r = e.dir_fd < 0 ? -errno : 0;
+                if (r >= 0) {
+                        e.blobs_fd = open_subdir(e.dir_fd, "blobs");
+                        r = e.blobs_fd;
+                }
+                if (r >= 0) {
+                        int top = e.blobs_fd;
+                        e.blobs_fd = open_subdir(top, "sha256");
+                        safe_close(top);
+                        r = e.blobs_fd;
+                }
+                /* open_subdir makes them 0700: a layout is for others to read. */
+                if (r >= 0 && (fchmod(e.dir_fd, 0755) < 0 || fchmodat(e.dir_fd, "blobs", 0755, 0) ||
+                               fchmod(e.blobs_fd, 0755) < 0))
+                        r = -errno;
+                if (r < 0)
+                        goto fail_tmp;
+        }
+        r = export_write(&e, digest, &m, index, docker);
+        /* Durable before it gets its name: one sync for the whole tree. */
+        if (r >= 0 && (e.fd >= 0 ? fsync(e.fd) : syncfs(e.dir_fd)) < 0)
+                r = -errno;
+        if (r >= 0 && renameat(parent_fd, tmp, parent_fd, strrchr(path, '/') + 1) < 0) {
+                r = errno == ENOTEMPTY ? -EEXIST : -errno;
+                (void) set_error(ret_error, r, "path: cannot replace '%s': %s", path,
+                                 r == -EEXIST ? "a directory that is not empty" : strerror(-r));
+        }
+        if (r < 0)
+                goto fail_tmp;
+        (void) fsync(parent_fd);
+        if (ret_manifest_digest)
+                *ret_manifest_digest = TAKE_PTR(digest);
+        r = 0;
+        goto finish;
+
+fail_tmp:
+        (void) set_error(ret_error, r, "image '%s': cannot export to '%s': %s", ref, path,
+                         strerror(-r));
+        if (format == IMAGE_EXPORT_ARCHIVE)
+                (void) unlinkat(parent_fd, tmp, 0);
+        else
+                (void) rm_rf_at(parent_fd, tmp, NULL);
+finish:
+        safe_close(e.fd);
+        safe_close(e.dir_fd);
+        safe_close(e.blobs_fd);
+        strv_free(e.written);
+        manifest_done(&m);
+        return r;
 }

@@ -2,6 +2,7 @@
 /* image-store.h: the content-addressed image store: blobs, unpacked layers, tags in sqlite. */
 #pragma once
 
+#include <errno.h>
 #include <stdint.h>
 
 #include "macro.h"
@@ -68,6 +69,36 @@ int image_store_add_image(ImageStore *s, const char *ref, const char *manifest_d
  * this call added are removed again if it fails. *ret_manifest_digest may be NULL. */
 int image_store_import_oci_layout(ImageStore *s, const char *dir, const char *ref,
                                   char **ret_manifest_digest, char **ret_error);
+/* The same from path, which is an OCI image layout directory or an archive (a tar, plain or
+ * compressed): an OCI layout archive (index.json; oci-archive) or a docker archive (docker save,
+ * podman save: manifest.json naming each image's config and layer files), which becomes an OCI
+ * manifest over the same config and layer blobs. Every blob is checked against the digest that
+ * names it (in an OCI layout), the digest its file name states (docker's "<hex>.json",
+ * "<hex>.tar") and the config's diff_ids. The archive is read once and never unpacked onto the
+ * file system. ref NULL: the name the layout or archive gives (io.containerd.image.name or a
+ * whole reference in org.opencontainers.image.ref.name; RepoTags), else -EINVAL; *ret_ref (may
+ * be NULL) gets the reference used. -EBADMSG for a malformed or corrupt archive. On failure the
+ * store is unchanged and *ret_error says why. */
+int image_store_import(ImageStore *s, const char *path, const char *ref, char **ret_ref,
+                       char **ret_manifest_digest, char **ret_error);
+
+typedef enum ImageExportFormat {
+        IMAGE_EXPORT_OCI_LAYOUT, /* a directory */
+        IMAGE_EXPORT_ARCHIVE, /* a tar of that directory */
+        _IMAGE_EXPORT_FORMAT_MAX,
+        _IMAGE_EXPORT_FORMAT_INVALID = -EINVAL,
+} ImageExportFormat;
+
+/* Writes the image ref names to path (absolute) as an OCI image layout: oci-layout, index.json
+ * (its one entry annotated with the reference, org.opencontainers.image.ref.name its tag, and
+ * with the platform of its config) and the manifest, config and layer blobs exactly as stored,
+ * copied by reflink or in the kernel where the file system allows. A docker save manifest.json
+ * beside them makes the archive loadable by docker and podman as a docker archive too. The
+ * result is built under a temporary name beside path, synced, then renamed over it: an existing
+ * file (archive) or empty directory (layout) is replaced, never half-written; a non-empty
+ * directory is an error. -ENOENT for an unknown image. */
+int image_store_export(ImageStore *s, const char *ref, const char *path, ImageExportFormat format,
+                       char **ret_manifest_digest, char **ret_error);
 
 /* Another name for an image: source and target are references; -ENOENT if source is unknown. */
 int image_store_tag(ImageStore *s, const char *source, const char *target);

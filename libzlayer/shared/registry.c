@@ -969,6 +969,9 @@ int registry_resolve(RegistryClient *c, const ImageRef *ref, RegistryImage **ret
 /* ---- parallel blob downloads ------------------------------------------------------------------
  */
 
+#define BLOB_BUFFER_SIZE (256L * 1024L)
+#define BLOB_WRITEBACK_CHUNK (8U * 1024U * 1024U)
+
 typedef enum BlobState {
         BLOB_QUEUED,
         BLOB_ACTIVE,
@@ -1099,6 +1102,12 @@ static size_t blob_on_write(char *p, size_t sz, size_t n, void *userdata) {
                 b->failed_write = true;
                 return 0;
         }
+        /* Writeback starts as the data arrives, so the fdatasync() before the rename finds
+         * little left to write instead of stalling every transfer for the whole blob. */
+        if ((b->offset + len) / BLOB_WRITEBACK_CHUNK != b->offset / BLOB_WRITEBACK_CHUNK)
+                (void) sync_file_range(
+                        b->fd, (off_t) (b->offset / BLOB_WRITEBACK_CHUNK * BLOB_WRITEBACK_CHUNK),
+                        (off_t) BLOB_WRITEBACK_CHUNK, SYNC_FILE_RANGE_WRITE);
         b->offset += len;
         if (b->progress)
                 b->progress(b->digest, b->offset, b->size, b->userdata);
@@ -1121,6 +1130,8 @@ static int blob_start(RegistryClient *c, const ImageRef *ref, Blob *b, const cha
                 return -ENOMEM;
         curl_easy_setopt(b->easy, CURLOPT_URL, url);
         curl_easy_setopt(b->easy, CURLOPT_HTTPHEADER, b->headers);
+        /* Blobs are large: fewer, larger reads and writes (curl's default is 16 KiB). */
+        curl_easy_setopt(b->easy, CURLOPT_BUFFERSIZE, BLOB_BUFFER_SIZE);
         curl_easy_setopt(b->easy, CURLOPT_WRITEFUNCTION, blob_on_write);
         curl_easy_setopt(b->easy, CURLOPT_WRITEDATA, b);
         curl_easy_setopt(b->easy, CURLOPT_HEADERFUNCTION, blob_on_header);

@@ -658,3 +658,421 @@ TEST(nested_index_platform_selection) {
                      ENOENT);
         ASSERT_NOT_NULL(strstr(error, "image 'localhost/multi:3': no manifest for linux/"));
 }
+
+/* ---- archives and export ---------------------------------------------------------------- */
+
+typedef struct TarFile {
+        char *name;
+        char *data;
+        size_t size;
+        char *symlink; /* a symbolic link to this instead */
+} TarFile;
+
+/* A tar of the files at path (plain, or gzip-compressed). */
+static void write_tar(const char *path, const TarFile *files, size_t n, bool gzip) {
+        struct archive *a = archive_write_new();
+
+        ASSERT_EQ(archive_write_set_format_pax_restricted(a), ARCHIVE_OK);
+        if (gzip)
+                ASSERT_EQ(archive_write_add_filter_gzip(a), ARCHIVE_OK);
+        ASSERT_EQ(archive_write_open_filename(a, path), ARCHIVE_OK);
+        for (size_t i = 0; i < n; i++) {
+                struct archive_entry *e = archive_entry_new();
+
+                archive_entry_set_pathname(e, files[i].name);
+                if (files[i].symlink) {
+                        archive_entry_set_filetype(e, AE_IFLNK);
+                        archive_entry_set_perm(e, 0777);
+                        archive_entry_set_symlink(e, files[i].symlink);
+                        ASSERT_EQ(archive_write_header(a, e), ARCHIVE_OK);
+                        archive_entry_free(e);
+                        continue;
+                }
+                archive_entry_set_filetype(e, AE_IFREG);
+                archive_entry_set_perm(e, 0644);
+                archive_entry_set_size(e, (la_int64_t) files[i].size);
+                ASSERT_EQ(archive_write_header(a, e), ARCHIVE_OK);
+                ASSERT_EQ(archive_write_data(a, files[i].data, files[i].size),
+                          (la_ssize_t) files[i].size);
+                archive_entry_free(e);
+        }
+        ASSERT_EQ(archive_write_close(a), ARCHIVE_OK);
+        archive_write_free(a);
+}
+
+static void tar_files_done(TarFile *files, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                free(files[i].name);
+                free(files[i].data);
+                free(files[i].symlink);
+        }
+}
+
+/* The files of an OCI layout directory (index.json, oci-layout, blobs), for write_tar(). */
+static size_t layout_files(const char *layout, TarFile *files, size_t max) {
+        char p[PATH_MAX];
+        struct dirent *de;
+        size_t n = 0;
+        DIR *d;
+
+        for (const char *const *f = (const char *const[]){ "index.json", "oci-layout", NULL }; *f;
+             f++) {
+                snprintf(p, sizeof p, "%s/%s", layout, *f);
+                files[n].name = strdup(*f);
+                ASSERT_OK(read_full_file(p, SIZE_MAX, &files[n].data, &files[n].size));
+                n++;
+        }
+        snprintf(p, sizeof p, "%s/blobs/sha256", layout);
+        d = opendir(p);
+        ASSERT_NOT_NULL(d);
+        while ((de = readdir(d)) && n < max) {
+                if (de->d_name[0] == '.')
+                        continue;
+                snprintf(p, sizeof p, "%s/blobs/sha256/%s", layout, de->d_name);
+                files[n].name = strjoin("blobs/sha256/", de->d_name);
+                ASSERT_OK(read_full_file(p, SIZE_MAX, &files[n].data, &files[n].size));
+                n++;
+        }
+        closedir(d);
+        return n;
+}
+
+/* The names in a tar, in order, joined by spaces. */
+static char *tar_names(const char *path) {
+        struct archive *a = archive_read_new();
+        struct archive_entry *e;
+        char *names = strdup("");
+
+        ASSERT_EQ(archive_read_support_format_tar(a), ARCHIVE_OK);
+        ASSERT_EQ(archive_read_open_filename(a, path, 10240), ARCHIVE_OK);
+        while (archive_read_next_header(a, &e) == ARCHIVE_OK)
+                ASSERT_OK(strextend(&names, names[0] ? " " : "", archive_entry_pathname(e)));
+        archive_read_free(a);
+        return names;
+}
+
+static json_t *load_json_file(const char *dir, const char *name) {
+        char p[PATH_MAX];
+
+        snprintf(p, sizeof p, "%s/%s", dir, name);
+        return json_load_file(p, 0, NULL);
+}
+
+TEST(export_layout_and_archive_round_trip) {
+        _cleanup_(image_store_closep) ImageStore *s = NULL, *t = NULL;
+        _cleanup_free_ char *store = tmp_path("store"), *layout = tmp_path("img");
+        _cleanup_free_ char *out_dir = tmp_path("out/layout"), *out_tar = tmp_path("out/img.tar");
+        _cleanup_free_ char *other = tmp_path("other"), *manifest = NULL, *got = NULL;
+        _cleanup_free_ char *error = NULL, *name = NULL, *names = NULL, *out = tmp_path("out");
+        _cleanup_strv_free_ char **lowers = NULL;
+        Layer layers[2];
+        json_t *j, *a;
+        char p[PATH_MAX];
+
+        need_root();
+        manifest = two_layer_image("img", "1", layers);
+        ASSERT_OK(image_store_open(store, &s));
+        ASSERT_OK(image_store_import_oci_layout(s, layout, "localhost/test:1", NULL, NULL));
+        ASSERT_OK(mkdir_p(out, 0755));
+
+        /* a layout directory: blobs byte for byte, the reference in index.json */
+        ASSERT_OK(image_store_export(s, "localhost/test:1", out_dir, IMAGE_EXPORT_OCI_LAYOUT, &got,
+                                     &error));
+        ASSERT_NULL(error);
+        ASSERT_STREQ(got, manifest);
+        got = mfree(got);
+        ASSERT_EQ(count_in(out_dir, "blobs/sha256"), 4);
+        for (unsigned i = 0; i < 2; i++) {
+                _cleanup_free_ char *x = NULL, *y = NULL;
+                size_t nx, ny;
+
+                snprintf(p, sizeof p, "%s/blobs/sha256/%s", out_dir, layers[i].blob + 7);
+                ASSERT_OK(read_full_file(p, SIZE_MAX, &x, &nx));
+                snprintf(p, sizeof p, "%s/blobs/sha256/%s", layout, layers[i].blob + 7);
+                ASSERT_OK(read_full_file(p, SIZE_MAX, &y, &ny));
+                ASSERT_EQ(nx, ny);
+                ASSERT_TRUE(memcmp(x, y, nx) == 0);
+        }
+        j = load_json_file(out_dir, "index.json");
+        ASSERT_NOT_NULL(j);
+        a = json_object_get(json_array_get(json_object_get(j, "manifests"), 0), "annotations");
+        ASSERT_STREQ(json_string_value(json_object_get(a, "io.containerd.image.name")),
+                     "localhost/test:1");
+        ASSERT_STREQ(json_string_value(json_object_get(a, "org.opencontainers.image.ref.name")),
+                     "1");
+        ASSERT_STREQ(json_string_value(json_object_get(
+                             json_object_get(json_array_get(json_object_get(j, "manifests"), 0),
+                                             "platform"),
+                             "architecture")),
+                     "amd64");
+        json_decref(j);
+        j = load_json_file(out_dir, "manifest.json");
+        ASSERT_NOT_NULL(j);
+        ASSERT_STREQ(json_string_value(
+                             json_array_get(json_object_get(json_array_get(j, 0), "RepoTags"), 0)),
+                     "localhost/test:1");
+        ASSERT_EQ(json_array_size(json_object_get(json_array_get(j, 0), "Layers")), 2);
+        json_decref(j);
+        j = load_json_file(out_dir, "oci-layout");
+        ASSERT_STREQ(json_string_value(json_object_get(j, "imageLayoutVersion")), "1.0.0");
+        json_decref(j);
+
+        /* a non-empty directory is not replaced */
+        ASSERT_ERROR(image_store_export(s, "localhost/test:1", out_dir, IMAGE_EXPORT_OCI_LAYOUT,
+                                        NULL, &error),
+                     EEXIST);
+        ASSERT_NOT_NULL(strstr(error, "cannot replace"));
+        error = mfree(error);
+        ASSERT_EQ(count_in(out_dir, "blobs/sha256"), 4);
+
+        /* an archive: a tar of the same, metadata first; an existing file is replaced */
+        ASSERT_OK(write_string_file_atomic(out_tar, "old", 0644));
+        ASSERT_OK(image_store_export(s, "localhost/test:1", out_tar, IMAGE_EXPORT_ARCHIVE, NULL,
+                                     NULL));
+        names = tar_names(out_tar);
+        ASSERT_TRUE(startswith(names, "blobs/ blobs/sha256/ oci-layout index.json manifest.json "
+                                      "blobs/sha256/"));
+        ASSERT_EQ(count_entries(out), 2); /* no temporary file left beside them */
+
+        /* imported into another store under the name it carries, with the same layers */
+        ASSERT_OK(image_store_open(other, &t));
+        ASSERT_OK(image_store_import(t, out_tar, NULL, &name, &got, &error));
+        ASSERT_NULL(error);
+        ASSERT_STREQ(name, "localhost/test:1");
+        ASSERT_STREQ(got, manifest);
+        ASSERT_OK(image_store_rootfs(t, "localhost/test:1", &lowers));
+        ASSERT_EQ(strv_length(lowers), 2);
+        ASSERT_EQ(count_in(other, "blobs/sha256"), 4);
+        got = mfree(got);
+        name = mfree(name);
+        /* and the directory, under another name */
+        ASSERT_OK(image_store_import(t, out_dir, "localhost/copy:2", &name, &got, NULL));
+        ASSERT_STREQ(name, "localhost/copy:2");
+        ASSERT_STREQ(got, manifest);
+        ASSERT_EQ(count_in(other, "blobs/sha256"), 4);
+
+        /* by digest: no name to carry */
+        snprintf(p, sizeof p, "%s/bydigest.tar", out);
+        ASSERT_OK(image_store_export(s, manifest, p, IMAGE_EXPORT_ARCHIVE, NULL, NULL));
+        t = image_store_close(t);
+        free(other);
+        other = tmp_path("third");
+        ASSERT_OK(image_store_open(other, &t));
+        ASSERT_ERROR(image_store_import(t, p, NULL, NULL, NULL, &error), EINVAL);
+        ASSERT_NOT_NULL(strstr(error, "does not name its image"));
+        error = mfree(error);
+
+        ASSERT_ERROR(image_store_export(s, "localhost/none:1", out_tar, IMAGE_EXPORT_ARCHIVE, NULL,
+                                        &error),
+                     ENOENT);
+        ASSERT_STREQ(error, "No such image 'localhost/none:1'.");
+        error = mfree(error);
+        ASSERT_ERROR(image_store_export(s, "localhost/test:1", "relative.tar", IMAGE_EXPORT_ARCHIVE,
+                                        NULL, &error),
+                     EINVAL);
+        error = mfree(error);
+        snprintf(p, sizeof p, "%s/nosuchdir/x.tar", out);
+        ASSERT_ERROR(
+                image_store_export(s, "localhost/test:1", p, IMAGE_EXPORT_ARCHIVE, NULL, &error),
+                ENOENT);
+        layer_done(&layers[0]);
+        layer_done(&layers[1]);
+}
+
+/* A docker archive of a two-layer image as docker and podman save write it: config
+ * "<hex>.json", layers as uncompressed tars ("<diff-id hex>.tar", or "<id>/layer.tar" as older
+ * docker did, here a symbolic link to the tar, as podman writes it), manifest.json. bad: 0 none, 1
+ * config named after another digest, 2 a layer the config's diff_ids do not list, 3 no RepoTags. */
+static void docker_archive(const char *path, int bad, char **ret_config_digest) {
+        _cleanup_free_ char *config_text = NULL, *config_digest = NULL, *manifest = NULL;
+        TarFile files[6] = {};
+        char *diff[2];
+        json_t *j;
+
+        for (unsigned i = 0; i < 2; i++) {
+                const File *f = i == 0 ? base_files : top_files;
+                make_tar(f, i == 0 ? ELEMENTSOF(base_files) : ELEMENTSOF(top_files), 0, false,
+                         &files[i].data, &files[i].size);
+                diff[i] = digest_of(files[i].data, files[i].size);
+        }
+        files[0].name = strjoin(diff[0] + 7, ".tar");
+        files[1].name = strjoin(diff[1] + 7, ".tar");
+        files[5].name = strdup("0123abcd/layer.tar");
+        files[5].symlink = strjoin("../", diff[1] + 7, ".tar");
+        j = json_pack(
+                "{s:s, s:s, s:{s:[s]}, s:{s:s, s:[s, s]}}", "architecture", "amd64", "os", "linux",
+                "config", "Cmd", "/bin/sh", "rootfs", "type", "layers", "diff_ids", diff[0],
+                bad == 2 ? "sha256:3333333333333333333333333333333333333333333333333333333333333333"
+                         : diff[1]);
+        config_text = json_dumps(j, JSON_COMPACT);
+        json_decref(j);
+        config_digest = digest_of(config_text, strlen(config_text));
+        files[2].name = strjoin(bad == 1 ? diff[0] + 7 : config_digest + 7, ".json");
+        files[2].data = strdup(config_text);
+        files[2].size = strlen(config_text);
+        j = json_pack("[{s:s, s:[s], s:[s, s]}]", "Config", files[2].name, "RepoTags",
+                      "localhost/dock:2", "Layers", files[0].name, files[5].name);
+        if (bad == 3)
+                json_object_set_new(json_array_get(j, 0), "RepoTags", json_null());
+        manifest = json_dumps(j, JSON_COMPACT);
+        json_decref(j);
+        files[3].name = strdup("manifest.json");
+        files[3].data = strdup(manifest);
+        files[3].size = strlen(manifest);
+        files[4].name = strdup("repositories");
+        files[4].data = strdup("{}");
+        files[4].size = 2;
+        write_tar(path, files, 6, false);
+        tar_files_done(files, 6);
+        free(diff[0]);
+        free(diff[1]);
+        if (ret_config_digest)
+                *ret_config_digest = TAKE_PTR(config_digest);
+}
+
+TEST(docker_archive_import) {
+        _cleanup_(image_store_closep) ImageStore *s = NULL;
+        _cleanup_(image_config_freep) ImageConfig *c = NULL;
+        _cleanup_free_ char *store = tmp_path("store"), *tar = tmp_path("docker.tar");
+        _cleanup_free_ char *config = NULL, *name = NULL, *got = NULL, *error = NULL;
+        _cleanup_free_ char *json = NULL, *out = tmp_path("re.tar");
+        _cleanup_strv_free_ char **lowers = NULL;
+        json_t *j;
+
+        need_root();
+        docker_archive(tar, 0, &config);
+        ASSERT_OK(image_store_open(store, &s));
+        ASSERT_OK(image_store_import(s, tar, NULL, &name, &got, &error));
+        ASSERT_NULL(error);
+        ASSERT_STREQ(name, "localhost/dock:2");
+        ASSERT_OK(image_store_rootfs(s, "localhost/dock:2", &lowers));
+        ASSERT_EQ(strv_length(lowers), 2);
+        ASSERT_OK(image_store_config(s, "localhost/dock:2", &c));
+        ASSERT_STREQ(c->cmd[0], "/bin/sh");
+        ASSERT_OK(image_store_inspect(s, got, &json));
+        j = json_loads(json, 0, NULL);
+        ASSERT_STREQ(json_string_value(json_object_get(json_object_get(j, "Config"), "os")),
+                     "linux");
+        json_decref(j);
+        /* manifest (made here), config and two layers */
+        ASSERT_EQ(count_in(store, "blobs/sha256"), 4);
+        ASSERT_EQ(count_in(store, "layers"), 2);
+
+        /* under a name of our choosing too; the same blobs */
+        name = mfree(name);
+        ASSERT_OK(image_store_import(s, tar, "localhost/renamed:1", &name, NULL, NULL));
+        ASSERT_STREQ(name, "localhost/renamed:1");
+        ASSERT_EQ(count_in(store, "blobs/sha256"), 4);
+
+        /* exported again, it is an OCI archive of the same manifest */
+        ASSERT_OK(image_store_export(s, "localhost/renamed:1", out, IMAGE_EXPORT_ARCHIVE, NULL,
+                                     NULL));
+        s = image_store_close(s);
+        free(store);
+        store = tmp_path("store2");
+        ASSERT_OK(image_store_open(store, &s));
+        name = mfree(name);
+        {
+                _cleanup_free_ char *again = NULL;
+                ASSERT_OK(image_store_import(s, out, NULL, &name, &again, NULL));
+                ASSERT_STREQ(name, "localhost/renamed:1");
+                ASSERT_STREQ(again, got);
+        }
+}
+
+static void assert_store_empty(ImageStore *s, const char *store) {
+        ImageInfo *list = NULL;
+        size_t n;
+
+        ASSERT_OK(image_store_list(s, &list, &n));
+        ASSERT_EQ(n, 0);
+        image_info_list_free(list, n);
+        ASSERT_EQ(count_in(store, "blobs/sha256"), 0);
+        ASSERT_EQ(count_in(store, "layers"), 0);
+}
+
+TEST(corrupt_archives_are_rejected) {
+        _cleanup_(image_store_closep) ImageStore *s = NULL;
+        _cleanup_free_ char *store = tmp_path("store"), *layout = tmp_path("img");
+        _cleanup_free_ char *tar = tmp_path("x.tar"), *good = tmp_path("good.tar");
+        _cleanup_free_ char *error = NULL, *data = NULL, *manifest = NULL;
+        TarFile files[16] = {};
+        Layer layers[2];
+        size_t n, size;
+
+        need_root();
+        manifest = two_layer_image("img", "1", layers);
+        ASSERT_OK(image_store_open(store, &s));
+
+        /* not a tar at all, and nothing */
+        ASSERT_OK(write_string_file_atomic(tar, "this is not an archive\n", 0644));
+        ASSERT_ERROR(image_store_import(s, tar, "localhost/x:1", NULL, NULL, &error), EBADMSG);
+        ASSERT_NOT_NULL(strstr(error, "not a tar archive"));
+        error = mfree(error);
+        ASSERT_OK(write_string_file_atomic(tar, "", 0644));
+        ASSERT_ERROR(image_store_import(s, tar, "localhost/x:1", NULL, NULL, &error), EBADMSG);
+        error = mfree(error);
+
+        /* a tar that is neither layout nor docker archive */
+        files[0] = (TarFile){ strdup("hello.txt"), strdup("hi"), 2 };
+        write_tar(tar, files, 1, false);
+        tar_files_done(files, 1);
+        ASSERT_ERROR(image_store_import(s, tar, "localhost/x:1", NULL, NULL, &error), EBADMSG);
+        ASSERT_NOT_NULL(strstr(error, "neither an OCI layout (index.json) nor a docker archive"));
+        error = mfree(error);
+
+        /* an OCI archive (gzip-compressed) with one blob tampered with */
+        n = layout_files(layout, files, ELEMENTSOF(files));
+        write_tar(good, files, n, true);
+        for (size_t i = 0; i < n; i++)
+                if (endswith(files[i].name, layers[0].blob + 7))
+                        files[i].data[files[i].size / 2] ^= 1;
+        write_tar(tar, files, n, true);
+        tar_files_done(files, n);
+        ASSERT_ERROR(image_store_import(s, tar, "localhost/x:1", NULL, NULL, &error), EBADMSG);
+        ASSERT_NOT_NULL(strstr(error, "digest mismatch"));
+        error = mfree(error);
+        assert_store_empty(s, store);
+
+        /* truncated halfway: nothing stored */
+        ASSERT_OK(read_full_file(good, SIZE_MAX, &data, &size));
+        ASSERT_OK(write_file_atomic(tar, data, size / 2, 0644));
+        ASSERT_ERROR(image_store_import(s, tar, "localhost/x:1", NULL, NULL, &error), EBADMSG);
+        ASSERT_NOT_NULL(strstr(error, "truncated"));
+        error = mfree(error);
+        assert_store_empty(s, store);
+        /* the intact one imports, and the layout's single entry needs no name match */
+        ASSERT_OK(image_store_import(s, good, "localhost/x:1", NULL, NULL, NULL));
+        ASSERT_OK(image_store_remove(s, "localhost/x:1"));
+        ASSERT_EQ(image_store_prune(s, NULL), 6);
+
+        /* docker archives: a config whose name states another digest, a layer the config does
+         * not list, no name */
+        docker_archive(tar, 1, NULL);
+        ASSERT_ERROR(image_store_import(s, tar, NULL, NULL, NULL, &error), EBADMSG);
+        ASSERT_NOT_NULL(strstr(error, "Config '"));
+        ASSERT_NOT_NULL(strstr(error, "digest mismatch"));
+        error = mfree(error);
+        docker_archive(tar, 2, NULL);
+        ASSERT_ERROR(image_store_import(s, tar, NULL, NULL, NULL, &error), EBADMSG);
+        ASSERT_NOT_NULL(strstr(error, "the config says sha256:3333"));
+        error = mfree(error);
+        assert_store_empty(s, store);
+        docker_archive(tar, 3, NULL);
+        ASSERT_ERROR(image_store_import(s, tar, NULL, NULL, NULL, &error), EINVAL);
+        ASSERT_NOT_NULL(strstr(error, "does not name its image"));
+        error = mfree(error);
+        assert_store_empty(s, store);
+
+        /* one name twice with different contents */
+        files[0] = (TarFile){ strdup("manifest.json"), strdup("[]"), 2 };
+        files[1] = (TarFile){ strdup("manifest.json"), strdup("{}"), 2 };
+        write_tar(tar, files, 2, false);
+        tar_files_done(files, 2);
+        ASSERT_ERROR(image_store_import(s, tar, "localhost/x:1", NULL, NULL, &error), EBADMSG);
+        ASSERT_NOT_NULL(strstr(error, "appears twice"));
+        error = mfree(error);
+        assert_store_empty(s, store);
+        layer_done(&layers[0]);
+        layer_done(&layers[1]);
+}

@@ -85,6 +85,10 @@ fi
 busctl --address="$addr" introspect org.zlayer.Runtime1 /org/zlayer/Runtime1 > "$tmp/introspect" 2>&1
 check "introspect shows org.zlayer.Daemon1" grep -q '^org\.zlayer\.Daemon1 ' "$tmp/introspect"
 check "introspect shows the State property" grep -q '^\.State ' "$tmp/introspect"
+# zl-netd runs beside zl-runtimed, which attaches the node's containers through it (networking
+# itself is tested in tests/netd/test-runtime-netd.sh, in namespaces of its own).
+ZLAYER_BUS_ADDRESS=$addr "$zlctl" network status > "$tmp/netstatus" 2>&1
+check "zlctl network status answers from the node's zl-netd" grep -q '^Attached  *0$' "$tmp/netstatus"
 
 # ---- zlctl status -----------------------------------------------------------------------------
 ZLAYER_BUS_ADDRESS=$addr "$zlctl" status > "$tmp/status" 2>&1

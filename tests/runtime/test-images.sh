@@ -5,10 +5,12 @@
 # credentials, by Login), shared pulls, containers from images (Cmd, Entrypoint, Env, User,
 # WorkingDir, httpd answering inside its network namespace, the "layers" image's whiteouts and
 # links through the overlay), pull policies, remove refused while used, prune, push back and pull
-# by digest, import, the named errors, and creation time independent of the image's size.
+# by digest, import, export to an OCI layout or archive and back (read by skopeo and podman too;
+# podman's docker and OCI archives imported), corrupt archives rejected, CreateContainer's
+# platform and registry_auth, the named errors, and creation time independent of the image's size.
 #
-# zlctl's image commands (pull, push, login, logout, image ls|inspect|rm|tag|prune|import,
-# container run IMAGE) against the same daemon.
+# zlctl's image commands (pull, push, login, logout, image ls|inspect|rm|tag|prune|import|export,
+# container run IMAGE with --creds and --platform) against the same daemon.
 #
 # usage: test-images.sh ZL_RUNTIMED ZL_MONITOR FD_HELPER ZLCTL
 set -uo pipefail
@@ -153,17 +155,18 @@ gpull() {
         gcall --object-path "$job" $JI.Wait
 }
 # gcreate IMAGE [MORE-OPTIONS]: CreateContainer from an image through gdbus.
+# Network "none" here and below: this test runs no zl-netd.
 gcreate() {
-        gcall $I.CreateContainer "''" "''" "{'image': <'$1'>${2:+, $2}}"
+        gcall $I.CreateContainer "''" "''" "{'image': <'$1'>, 'network': <'none'>${2:+, $2}}"
 }
 
 # create NAME IMAGE N [KEY TYPE VALUE...]: CreateContainer from an image with N more options;
 # sets ID and OBJ.
 create() {
-        local name=$1 image=$2 out n=$((1 + $3))
+        local name=$1 image=$2 out n=$((2 + $3))
         shift 3
         out=$(bus --timeout=120 call $B $P $I CreateContainer 'ssa{sv}' "$name" "" $n \
-                image s "$image" "$@" 2>&1) || {
+                image s "$image" network s none "$@" 2>&1) || {
                 echo "$out"
                 return 1
         }
@@ -234,9 +237,16 @@ expect_pull "pull multi with platform linux/arm64" "$FIXTURE_MULTI_ARM64_DIGEST"
         "$R/$FIXTURE_MULTI_REPO:latest" platform s linux/arm64
 expect_pull "pull by digest" "$FIXTURE_LAYERS_DIGEST" "$R/$FIXTURE_LAYERS_REPO@$FIXTURE_LAYERS_DIGEST"
 
-# Two pulls of one reference at once share a job.
-j1=$(bus call $B $P $I PullImage 'sa{sv}' "$R/$FIXTURE_HTTPD_REPO" 0 | awk '{print $2}')
-j2=$(bus call $B $P $I PullImage 'sa{sv}' "$R/$FIXTURE_HTTPD_REPO:latest" 0 | awk '{print $2}')
+# Two pulls of one reference at once share a job. Issued together, into a store that lacks the
+# image's own layer: a pull of what is there already may end before the second call arrives.
+bus call $B $P $I RemoveImage sb "$R/$FIXTURE_HTTPD_REPO" false > /dev/null
+bus --timeout=60 call $B $P $I PruneImages > /dev/null
+bus call $B $P $I PullImage 'sa{sv}' "$R/$FIXTURE_HTTPD_REPO" 0 > "$ZL_TMP/j1" &
+p1=$!
+bus call $B $P $I PullImage 'sa{sv}' "$R/$FIXTURE_HTTPD_REPO:latest" 0 > "$ZL_TMP/j2" &
+p2=$!
+wait "$p1" "$p2"
+j1=$(awk '{print $2}' "$ZL_TMP/j1") j2=$(awk '{print $2}' "$ZL_TMP/j2")
 if [ -n "$j1" ] && [ "$j1" = "$j2" ]; then
         zl_ok "two pulls of one image share a job"
 else
@@ -507,6 +517,164 @@ else
         zl_not_ok "creation time does not grow with the image" "big ${big:-?} us, small ${small:-?} us"
 fi
 
+# ---- export and archive import -------------------------------------------------------------
+exp=$ZL_TMP/export
+mkdir -p "$exp"
+blob_count() {
+        ls "$state/images/blobs/sha256" | wc -l
+}
+# gexport REF PATH / gimport PATH REF: through gdbus, which names errors; print the digest.
+gexport() {
+        gcall $I.ExportImage "'$1'" "'$2'" | sed -E "s/^\('(.*)',\)$/\1/"
+}
+gimport() {
+        gcall $I.ImportImage "'$1'" "'$2'" | sed -E "s/^\('(.*)',\)$/\1/"
+}
+out=$(gexport "$R/$FIXTURE_LAYERS_REPO" "$exp/layers.tar" 2>&1)
+if [ "$out" = "$FIXTURE_LAYERS_DIGEST" ] && [ -f "$exp/layers.tar" ] &&
+        [ -z "$(ls -A "$exp" | grep -v '^layers.tar$')" ]; then
+        zl_ok "ExportImage to an archive: the manifest digest unchanged, no temporary file left"
+else
+        zl_not_ok "ExportImage to an archive" "$out" "$(ls -la "$exp")"
+fi
+out=$(gexport "$R/$FIXTURE_LAYERS_REPO" "$exp/layers-dir" 2>&1)
+if [ "$out" = "$FIXTURE_LAYERS_DIGEST" ] && [ -f "$exp/layers-dir/index.json" ] &&
+        [ -f "$exp/layers-dir/blobs/sha256/${FIXTURE_LAYERS_DIGEST#sha256:}" ]; then
+        zl_ok "ExportImage to an OCI layout directory"
+else
+        zl_not_ok "ExportImage to an OCI layout directory" "$out"
+fi
+out=$(skopeo inspect "oci-archive:$exp/layers.tar" 2>&1 | jq_py 'd["Digest"]' 2>&1)
+zl_check "skopeo inspect oci-archive: reads the export" test "$out" = "$FIXTURE_LAYERS_DIGEST"
+out=$(skopeo copy "oci-archive:$exp/layers.tar" "oci:$exp/skopeo-oci:copy" 2>&1 &&
+        skopeo inspect "oci:$exp/skopeo-oci:copy" 2>&1 | jq_py 'd["Digest"]' 2>&1)
+zl_check "skopeo copy oci-archive: to an OCI layout keeps the digest" \
+        test "$(echo "$out" | tail -1)" = "$FIXTURE_LAYERS_DIGEST"
+out=$(skopeo inspect "docker-archive:$exp/layers.tar" 2>&1 | jq_py 'len(d["Layers"])' 2>&1)
+zl_check "skopeo reads the export as a docker-archive too (manifest.json)" test "$out" = 3
+out=$(gimport "$exp/layers.tar" "localhost/zlayer/roundtrip:v1" 2>&1)
+zl_check "ImportImage of the exported archive: the same manifest" test "$out" = "$FIXTURE_LAYERS_DIGEST"
+create rt localhost/zlayer/roundtrip:v1 2 pull_policy s never network s none && start "$ID" > /dev/null
+if wait_prop "$OBJ" State exited 10 && [ "$(logs "$ID")" = "kept" ]; then
+        zl_ok "a container from the round-tripped image runs"
+else
+        zl_not_ok "a container from the round-tripped image runs" "$(logs "$ID")" "$(log | tail -5)"
+fi
+bus call $B $P $I RemoveContainer sb "$ID" true > /dev/null
+out=$(gimport "$exp/layers-dir" "" 2>&1)
+zl_check "ImportImage of an exported directory without a ref takes its name" \
+        test "$out" = "$FIXTURE_LAYERS_DIGEST"
+
+# Bad archives: named errors, the store unchanged.
+before_list=$(bus call $B $P $I ListImages) before_blobs=$(blob_count)
+head -c $(($(stat -c %s "$exp/layers.tar") / 2)) "$exp/layers.tar" > "$exp/truncated.tar"
+expect_error "ImportImage of a truncated archive: InvalidSpec" InvalidSpec "truncated" \
+        gcall $I.ImportImage "'$exp/truncated.tar'" "'localhost/zlayer/bad:v1'"
+echo "not an archive" > "$exp/garbage.tar"
+expect_error "ImportImage of a file that is no archive: InvalidSpec" InvalidSpec "not a tar archive" \
+        gcall $I.ImportImage "'$exp/garbage.tar'" "'localhost/zlayer/bad:v1'"
+"$ZL_PYTHON" - "$exp/layers.tar" "$exp/tampered.tar" <<'PY'
+import io, sys, tarfile
+src, dst = tarfile.open(sys.argv[1]), tarfile.open(sys.argv[2], "w")
+for m in src.getmembers():
+    data = src.extractfile(m).read() if m.isfile() else None
+    if data is not None and m.name.startswith("blobs/") and m.size > 100000:
+        data = bytearray(data)
+        data[len(data) // 2] ^= 0xff
+        data = bytes(data)
+    dst.addfile(m, io.BytesIO(data) if data is not None else None)
+dst.close()
+PY
+expect_error "ImportImage of an archive with a corrupted layer: InvalidSpec" InvalidSpec \
+        "digest mismatch" gcall $I.ImportImage "'$exp/tampered.tar'" "'localhost/zlayer/bad:v1'"
+if [ "$(bus call $B $P $I ListImages)" = "$before_list" ] && [ "$(blob_count)" = "$before_blobs" ]; then
+        zl_ok "after the rejected archives the store is unchanged"
+else
+        zl_not_ok "after the rejected archives the store is unchanged" "$before_blobs $(blob_count)"
+fi
+expect_error "ExportImage of an unknown image: NotFound" NotFound "No such image" \
+        gcall $I.ExportImage "'$R/zlayer/nosuch'" "'$exp/x.tar'"
+expect_error "ExportImage to a relative path: InvalidArgument" InvalidArgument "path: 'x.tar'" \
+        gcall $I.ExportImage "'$R/$FIXTURE_LAYERS_REPO'" "'x.tar'"
+expect_error "ExportImage over a non-empty directory: Exists" Exists "not empty" \
+        gcall $I.ExportImage "'$R/$FIXTURE_LAYERS_REPO'" "'$exp/layers-dir'"
+
+# podman: loads our export; what it saves (docker-archive and oci-archive) imports and runs.
+if command -v podman > /dev/null; then
+        pod() {
+                podman --root "$ZL_TMP/podman/root" --runroot "$ZL_TMP/podman/run" \
+                        --storage-driver vfs --events-backend none --cgroup-manager cgroupfs "$@"
+        }
+        out=$(pod load -i "$exp/layers.tar" 2>&1)
+        if echo "$out" | grep -F "Loaded image: $R/$FIXTURE_LAYERS_REPO:latest" > /dev/null; then
+                zl_ok "podman load reads the export and names the image"
+        else
+                zl_not_ok "podman load reads the export" "$out"
+        fi
+        out=$(pod pull -q --tls-verify=false "$R/$FIXTURE_SHELL_REPO" 2>&1 &&
+                pod tag "$R/$FIXTURE_SHELL_REPO" localhost/podman/shell:saved 2>&1 &&
+                pod save --format docker-archive -o "$exp/podman-docker.tar" \
+                        localhost/podman/shell:saved 2>&1 &&
+                pod save --format oci-archive -o "$exp/podman-oci.tar" \
+                        localhost/podman/shell:saved 2>&1)
+        zl_check "podman saves the shell image (docker-archive, oci-archive)" \
+                test -s "$exp/podman-docker.tar" -a -s "$exp/podman-oci.tar"
+        out=$(gimport "$exp/podman-docker.tar" "" 2>&1)
+        if echo "$out" | grep -E '^sha256:[0-9a-f]{64}$' > /dev/null &&
+                bus call $B $P $I ListImages | grep -F '"localhost/podman/shell" "saved"' > /dev/null; then
+                zl_ok "ImportImage of podman save's docker-archive, named by its RepoTags"
+        else
+                zl_not_ok "ImportImage of podman save's docker-archive" "$out"
+        fi
+        create fromdocker localhost/podman/shell:saved 3 pull_policy s never network s none \
+                args as 3 /bin/sh -c 'echo from podman save' && start "$ID" > /dev/null
+        if wait_prop "$OBJ" State exited 10 && [ "$(logs "$ID")" = "from podman save" ]; then
+                zl_ok "a container from the podman-saved image runs"
+        else
+                zl_not_ok "a container from the podman-saved image runs" "$(logs "$ID")" "$(log | tail -5)"
+        fi
+        bus call $B $P $I RemoveContainer sb "$ID" true > /dev/null
+        out=$(gimport "$exp/podman-oci.tar" "localhost/podman/shell:oci" 2>&1)
+        zl_check "ImportImage of podman save's oci-archive" sh -c "echo '$out' | grep -E '^sha256:'"
+else
+        zl_ok "# SKIP podman is not installed: podman load/save checks"
+fi
+
+# ---- CreateContainer: the pull's platform and credentials ---------------------------------
+expect_error "CreateContainer pulling from the auth registry without credentials: PermissionDenied" \
+        PermissionDenied "$A/$FIXTURE_SHELL_REPO" \
+        gcreate "$A/$FIXTURE_SHELL_REPO" "'pull_policy': <'always'>, 'network': <'none'>"
+expect_error "CreateContainer with wrong registry_auth: PermissionDenied" PermissionDenied \
+        "$A/$FIXTURE_SHELL_REPO" gcreate "$A/$FIXTURE_SHELL_REPO" \
+        "'pull_policy': <'always'>, 'registry_auth': <'$AUTH_USER:wrong'>, 'network': <'none'>"
+ID=
+create authd "$A/$FIXTURE_SHELL_REPO" 4 pull_policy s always registry_auth s \
+        "$AUTH_USER:$AUTH_PASSWORD" network s none args as 3 /bin/sh -c 'echo authorized' &&
+        start "$ID" > /dev/null
+if [ -n "$ID" ] && wait_prop "$OBJ" State exited 10 && [ "$(logs "$ID")" = "authorized" ]; then
+        zl_ok "CreateContainer pulls with registry_auth from the auth registry, and runs"
+else
+        zl_not_ok "CreateContainer with registry_auth" "$(log | tail -5)"
+fi
+[ -n "$ID" ] && bus call $B $P $I RemoveContainer sb "$ID" true > /dev/null
+ID=
+create arm "$R/$FIXTURE_MULTI_REPO:latest" 3 pull_policy s always platform s linux/arm64 \
+        network s none
+if [ -n "$ID" ] && [ "$(inspect "$ID" | jq_py 'd["image_digest"]')" = "$FIXTURE_MULTI_ARM64_DIGEST" ]; then
+        zl_ok "CreateContainer with platform linux/arm64 pulls that entry of the index"
+else
+        zl_not_ok "CreateContainer with platform" "$(inspect "$ID" 2>&1 | head -c 300)" "$(log | tail -5)"
+fi
+[ -n "$ID" ] && bus call $B $P $I RemoveContainer sb "$ID" true > /dev/null
+expect_error "CreateContainer with a bad platform: InvalidArgument" InvalidArgument \
+        "platform: 'linux'" gcreate "$R/$FIXTURE_SHELL_REPO" "'platform': <'linux'>"
+expect_error "CreateContainer with a bad registry_auth: InvalidArgument" InvalidArgument \
+        "registry_auth: must be 'user:password'" gcreate "$R/$FIXTURE_SHELL_REPO" \
+        "'registry_auth': <'nocolon'>"
+expect_error "registry_auth without an image: InvalidArgument" InvalidArgument \
+        "'registry_auth' needs 'image'" \
+        gcall $I.CreateContainer "''" "''" "{'rootfs': <'/'>, 'registry_auth': <'a:b'>}"
+
 # ---- zlctl ----------------------------------------------------------------------------------
 out=$("$zlctl" pull "$R/$FIXTURE_HTTPD_REPO" 2>&1)
 if [ "$(echo "$out" | tail -1)" = "$FIXTURE_HTTPD_DIGEST" ] && echo "$out" | grep -F "unpacking" > /dev/null; then
@@ -542,13 +710,13 @@ out=$("$zlctl" image ls -o json 2>&1 | "$ZL_PYTHON" -c 'import json,sys; print(l
 zl_check "zlctl image ls -o json" test "$out" -ge 1
 out=$("$zlctl" image inspect "$R/$FIXTURE_HTTPD_REPO" 2>&1)
 zl_check "zlctl image inspect" sh -c "echo '$out' | grep -F '\"Id\": \"$FIXTURE_HTTPD_DIGEST\"'"
-out=$("$zlctl" container run --rm "$R/$FIXTURE_HTTPD_REPO" cat /www/index.html 2>&1)
+out=$("$zlctl" container run --rm --network none "$R/$FIXTURE_HTTPD_REPO" cat /www/index.html 2>&1)
 if echo "$out" | grep -F "<h1>zlayer fixture httpd</h1>" > /dev/null; then
         zl_ok "zlctl container run IMAGE CMD"
 else
         zl_not_ok "zlctl container run IMAGE CMD" "$out"
 fi
-out=$("$zlctl" container run --rm --pull never "$R/zlayer/nosuch" 2>&1)
+out=$("$zlctl" container run --rm --network none --pull never "$R/zlayer/nosuch" 2>&1)
 rc=$?
 if [ $rc = 1 ] && echo "$out" | grep -F "pull_policy is 'never'" > /dev/null; then
         zl_ok "zlctl container run --pull never with a missing image"
@@ -579,6 +747,40 @@ out=$("$zlctl" image import "$ZL_TMP/images/layers" localhost/zlayer/imported:v1
 zl_check "zlctl image import" test "$out" = "$FIXTURE_LAYERS_DIGEST"
 "$zlctl" container run IMAGE 2>/dev/null
 zl_check "zlctl container run with a bad IMAGE is a usage error" test $? = 2
+out=$(cd "$exp" && "$zlctl" image export "$R/$FIXTURE_HTTPD_REPO" httpd.tar 2>&1)
+zl_check "zlctl image export REF PATH (relative)" \
+        test "$out" = "$FIXTURE_HTTPD_DIGEST" -a -s "$exp/httpd.tar"
+bus call $B $P $I RemoveImage sb "$R/$FIXTURE_HTTPD_REPO" true > /dev/null
+out=$("$zlctl" image import "$exp/httpd.tar" 2>&1)
+if [ "$out" = "$FIXTURE_HTTPD_DIGEST" ] && "$zlctl" image ls | grep -E "^$R/$FIXTURE_HTTPD_REPO +latest" > /dev/null; then
+        zl_ok "zlctl image import PATH: the archive's own name"
+else
+        zl_not_ok "zlctl image import PATH" "$out"
+fi
+out=$("$zlctl" image import "$exp/garbage.tar" localhost/x:1 2>&1)
+rc=$?
+if [ $rc = 1 ] && echo "$out" | grep -F "not a tar archive" > /dev/null; then
+        zl_ok "zlctl image import of a bad archive: exit 1 and why"
+else
+        zl_not_ok "zlctl image import of a bad archive" "rc $rc" "$out"
+fi
+out=$("$zlctl" container run --rm --network none --pull always --creds "$AUTH_USER:$AUTH_PASSWORD" \
+        "$A/$FIXTURE_HTTPD_REPO" cat /www/index.html 2>&1)
+if echo "$out" | grep -F "<h1>zlayer fixture httpd</h1>" > /dev/null; then
+        zl_ok "zlctl container run --creds pulls from the auth registry"
+else
+        zl_not_ok "zlctl container run --creds" "$out"
+fi
+out=$("$zlctl" container create --network none --pull always --platform linux/arm/v7 \
+        "$R/$FIXTURE_MULTI_REPO" 2>&1)
+if [ "$(inspect "$out" | jq_py 'd["image_digest"]')" = "$FIXTURE_MULTI_ARM_V7_DIGEST" ]; then
+        zl_ok "zlctl container create --platform"
+else
+        zl_not_ok "zlctl container create --platform" "$out"
+fi
+bus call $B $P $I RemoveContainer sb "$out" true > /dev/null 2>&1
+"$zlctl" container run --rootfs / --creds a:b /bin/true > /dev/null 2>&1
+zl_check "zlctl container run --creds with --rootfs is a usage error" test $? = 2
 
 # ---- after a restart: images and pins are still known -------------------------------------
 # Stops zl-runtimed; its log goes to runtimed-logs, its exit status to $ZL_STATUS.

@@ -79,12 +79,13 @@ else
 fi
 
 # create NAME ARGS... (extra options in $OPTS as "key type value" words): sets $ID and $OBJ.
+# Network "none": this test runs no zl-netd (tests/netd/test-runtime-netd.sh does).
 create() {
         local name=$1 out n
         shift
-        n=$((2 + ${OPTN:-0}))
+        n=$((3 + ${OPTN:-0}))
         out=$(bus call $B $P $I CreateContainer 'ssa{sv}' "$name" "" $n \
-                rootfs s "$rootfs" args as $# "$@" ${OPTS:-} 2>&1) || {
+                rootfs s "$rootfs" network s none args as $# "$@" ${OPTS:-} 2>&1) || {
                 echo "$out"
                 return 1
         }

@@ -101,7 +101,7 @@ sys.exit(0 if any(c["state"] == sys.argv[1] for c in json.load(sys.stdin)) else 
 
 # ---- run ----
 expect_rc "run streams stdout and stderr and exits with the container's code" 3 \
-        "$zlctl" container run --rm --name run1 --rootfs "$rootfs" \
+        "$zlctl" container run --network none --rm --name run1 --rootfs "$rootfs" \
         /bin/sh -c 'echo hello; echo oops >&2; exit 3'
 [ "$(cat "$out")" = hello ] && zl_ok "run: stdout is the container's stdout" ||
         zl_not_ok "run: stdout is the container's stdout" "$(cat "$out")"
@@ -111,21 +111,21 @@ expect_rc "run --rm removed the container" 0 "$zlctl" container ls -a --filter n
         zl_not_ok "run --rm: nothing left in ls -a" "$(cat "$out")"
 
 expect_rc "run with options: env, workdir, hostname, user, limits" 0 \
-        "$zlctl" container run --rm --rootfs "$rootfs" -e GREETING=hi -w /tmp --hostname box1 \
+        "$zlctl" container run --network none --rm --rootfs "$rootfs" -e GREETING=hi -w /tmp --hostname box1 \
         --user nobody --memory 64Mi --cpus 0.5 --pids 50 --cap-drop ALL --read-only \
         --network none /bin/sh -c 'echo "$GREETING $(pwd) $(hostname) $(id -u)"'
 expect_grep "run: the options reach the container" "$out" '^hi /tmp box1 65534$'
 
 expect_rc "run: the hostname is the container's name by default" 0 \
-        "$zlctl" container run --rm --name hosty --rootfs "$rootfs" /bin/hostname
+        "$zlctl" container run --network none --rm --name hosty --rootfs "$rootfs" /bin/hostname
 expect_grep "run: hostname" "$out" '^hosty$'
 
-expect_rc "run of a missing command fails" 1 "$zlctl" container run --rm --rootfs "$rootfs" \
+expect_rc "run of a missing command fails" 1 "$zlctl" container run --network none --rm --rootfs "$rootfs" \
         /nosuch
 expect_grep "run of a missing command: the error says what" "$err" 'nosuch'
 
 # SIGINT to zlctl reaches the container, whose exit code comes back.
-"$zlctl" container run --name sigtest --rm --rootfs "$rootfs" /bin/sh -c \
+"$zlctl" container run --network none --name sigtest --rm --rootfs "$rootfs" /bin/sh -c \
         'trap "echo got INT; exit 42" INT; echo ready; while :; do sleep 0.1; done' \
         > "$ZL_TMP/sig.out" 2>&1 &
 runpid=$!
@@ -144,7 +144,7 @@ else
 fi
 
 # ---- -d, ls, logs, stop, rm ----
-expect_rc "run -d prints the id" 0 "$zlctl" container run -d --name sleeper --label app=test \
+expect_rc "run -d prints the id" 0 "$zlctl" container run --network none -d --name sleeper --label app=test \
         --rootfs "$rootfs" /bin/sh -c \
         'echo started; echo warn >&2; trap "echo bye; exit 0" TERM; while :; do sleep 0.1; done'
 id=$(cat "$out")
@@ -246,7 +246,7 @@ expect_rc "ls -a after rm" 0 "$zlctl" container ls -a -q
 grep -q "$short" "$out" && zl_not_ok "rm: gone" || zl_ok "rm: gone"
 
 # The shell is the container's PID 1: only signals it traps reach it, SIGKILL aside.
-expect_rc "create" 0 "$zlctl" container create --name k1 --rootfs "$rootfs" /bin/sh -c \
+expect_rc "create" 0 "$zlctl" container create --network none --name k1 --rootfs "$rootfs" /bin/sh -c \
         'trap "exit 11" USR1; while :; do sleep 0.1; done'
 wait_state k1 created 5 && zl_ok "create: created" || zl_not_ok "create: created"
 expect_rc "start" 0 "$zlctl" container start k1
@@ -257,7 +257,7 @@ expect_rc "kill -s USR1" 0 "$zlctl" container kill -s USR1 k1
 wait_state k1 exited 5 && zl_ok "kill: exited" || zl_not_ok "kill: exited"
 expect_rc "inspect after kill" 0 "$zlctl" container inspect k1
 json_check "inspect: the trap's exit code" "$out" "d[0]['exit_code'] == 11"
-expect_rc "run -d another" 0 "$zlctl" container run -d --name k2 --rootfs "$rootfs" /bin/sh -c \
+expect_rc "run -d another" 0 "$zlctl" container run --network none -d --name k2 --rootfs "$rootfs" /bin/sh -c \
         'while :; do sleep 0.1; done'
 expect_rc "kill (SIGKILL by default)" 0 "$zlctl" container kill k2
 wait_state k2 exited 5 && zl_ok "kill: exited" || zl_not_ok "kill: exited"
@@ -266,7 +266,7 @@ json_check "inspect: exit code 137" "$out" "d[0]['exit_code'] == 137"
 expect_rc "rm -f" 0 "$zlctl" container rm -f k1 k2
 
 # ---- logs --tail ----
-expect_rc "run -d a container that prints five lines" 0 "$zlctl" container run -d --name five \
+expect_rc "run -d a container that prints five lines" 0 "$zlctl" container run --network none -d --name five \
         --rootfs "$rootfs" /bin/sh -c 'for i in 1 2 3 4 5; do echo line$i; done'
 wait_state five exited 10 && zl_ok "five: exited" || zl_not_ok "five: exited"
 expect_rc "logs --tail 2" 0 "$zlctl" container logs --tail 2 five
@@ -278,15 +278,15 @@ expect_rc "logs -f of an exited container ends" 0 timeout 10 "$zlctl" container 
 "$zlctl" container rm five > /dev/null
 
 # ---- ps ----
-expect_rc "a service replica" 0 "$zlctl" container run -d --name web-1 \
+expect_rc "a service replica" 0 "$zlctl" container run --network none -d --name web-1 \
         --label zlayer.service=web --label zlayer.replica=1 --rootfs "$rootfs" /bin/sh -c \
         'while :; do sleep 0.1; done'
-expect_rc "a container without a service" 0 "$zlctl" container run -d --name loner \
+expect_rc "a container without a service" 0 "$zlctl" container run --network none -d --name loner \
         --rootfs "$rootfs" /bin/sh -c 'while :; do sleep 0.1; done'
 expect_rc "ps" 0 "$zlctl" ps
-expect_grep "ps: header" "$out" '^ID +SERVICE +REPLICA +NAME +STATE +UPTIME$'
+expect_grep "ps: header" "$out" '^ID +SERVICE +REPLICA +NAME +STATE +IP +UPTIME$'
 expect_grep "ps: the replica with its service and uptime" "$out" \
-        '^[0-9a-f]{12} +web +1 +web-1 +running +(<1s|[0-9]+(s|min|h).*)$'
+        '^[0-9a-f]{12} +web +1 +web-1 +running +- +(<1s|[0-9]+(s|min|h).*)$'
 expect_grep "ps: a container without a service shows '-'" "$out" \
         '^[0-9a-f]{12} +- +- +loner +running '
 expect_rc "ps --output json" 0 "$zlctl" ps --output json
@@ -301,22 +301,22 @@ expect_grep "an unknown id: NotFound, naming it" "$err" \
 expect_rc "stop of an unknown id fails" 1 "$zlctl" container stop nosuchcontainer
 expect_grep "stop of an unknown id: the message" "$err" \
         "^Failed to stop container 'nosuchcontainer': .*NotFound"
-expect_rc "a name in use" 0 "$zlctl" container create --name twice --rootfs "$rootfs"
-expect_rc "the same name again fails" 1 "$zlctl" container create --name twice --rootfs "$rootfs"
+expect_rc "a name in use" 0 "$zlctl" container create --network none --name twice --rootfs "$rootfs"
+expect_rc "the same name again fails" 1 "$zlctl" container create --network none --name twice --rootfs "$rootfs"
 expect_grep "the same name: Exists" "$err" 'org\.zlayer\.Error\.Exists'
 "$zlctl" container rm twice > /dev/null
 expect_rc "an unknown option is a usage error" 2 "$zlctl" container ls --bogus
 expect_grep "an unknown option: named" "$err" "unknown option '--bogus'"
-expect_rc "a bad --memory is a usage error" 2 "$zlctl" container run --memory lots \
+expect_rc "a bad --memory is a usage error" 2 "$zlctl" container run --network none --memory lots \
         --rootfs "$rootfs"
 expect_grep "a bad --memory: named" "$err" "invalid --memory 'lots'"
-expect_rc "a bad capability is a usage error" 2 "$zlctl" container create --cap-add NET_ADMN \
+expect_rc "a bad capability is a usage error" 2 "$zlctl" container create --network none --cap-add NET_ADMN \
         --rootfs "$rootfs"
 expect_grep "a bad capability: a suggestion" "$err" "did you mean 'NET_ADMIN'"
 expect_rc "a bad signal is a usage error" 2 "$zlctl" container kill -s SIGBOGUS x
-expect_rc "run without --rootfs is a usage error" 2 "$zlctl" container run /bin/true
+expect_rc "run without --rootfs is a usage error" 2 "$zlctl" container run --network none /bin/true
 expect_grep "run without --rootfs: says so" "$err" 'missing --rootfs'
-expect_rc "a rootfs that does not exist" 1 "$zlctl" container run --rootfs "$ZL_TMP/nope"
+expect_rc "a rootfs that does not exist" 1 "$zlctl" container run --network none --rootfs "$ZL_TMP/nope"
 expect_grep "a missing rootfs: named" "$err" "Invalid --rootfs '$ZL_TMP/nope'"
 expect_rc "exec without a command is a usage error" 2 "$zlctl" container exec someid
 expect_rc "a bad --filter is a usage error" 2 "$zlctl" container ls --filter colour=red

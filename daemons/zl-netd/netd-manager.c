@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "conf-parse.h"
 #include "fileio.h"
 #include "hostname-util.h"
 #include "log.h"
@@ -140,49 +141,13 @@ static int config_set(ManagerConfig *c, const char *key, const char *value, cons
         return 0;
 }
 
+static int config_set_one(void *userdata, const char *key, const char *value,
+                          const char **ret_why) {
+        return config_set(userdata, key, value, ret_why);
+}
+
 int manager_config_load(ManagerConfig *c, const char *path, char **reterr_message) {
-        _cleanup_free_ char *data = NULL;
-        unsigned line = 0;
-        char *p, *next;
-        int r;
-
-        r = read_full_file(path, CONFIG_SIZE_MAX, &data, NULL);
-        if (r < 0)
-                return r;
-        for (p = data; p; p = next) {
-                const char *why = NULL;
-                char *key, *value, *eq;
-
-                next = strchr(p, '\n');
-                if (next)
-                        *next++ = '\0';
-                line++;
-                key = strstrip(p);
-                if (isempty(key) || key[0] == '#')
-                        continue;
-                eq = strchr(key, '=');
-                if (!eq) {
-                        why = "expected 'key = value'";
-                        r = -EINVAL;
-                } else {
-                        *eq = '\0';
-                        value = strstrip(eq + 1);
-                        key = strstrip(key);
-                        r = config_set(c, key, value, &why);
-                }
-                if (r == -EINVAL && reterr_message) {
-                        free(*reterr_message);
-                        *reterr_message = NULL;
-                        if (eq)
-                                (void) asprintf(reterr_message, "%s:%u: '%s': %s", path, line, key,
-                                                why);
-                        else
-                                (void) asprintf(reterr_message, "%s:%u: %s", path, line, why);
-                }
-                if (r < 0)
-                        return r;
-        }
-        return 0;
+        return conf_parse_file(path, CONFIG_SIZE_MAX, config_set_one, c, reterr_message);
 }
 
 /* Whether a resolver at this address can be reached from a container's namespace: not the

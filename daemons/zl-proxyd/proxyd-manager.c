@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include "conf-parse.h"
 #include "fileio.h"
 #include "log.h"
 #include "parse-util.h"
@@ -157,48 +158,17 @@ int proxyd_config_set(ProxydConfig *c, const char *key, const char *value, const
         return -EINVAL;
 }
 
+static int config_set_one(void *userdata, const char *key, const char *value,
+                          const char **ret_why) {
+        return proxyd_config_set(userdata, key, value, ret_why);
+}
+
 int proxyd_config_load(ProxydConfig *c, const char *path, char **reterr_message) {
-        _cleanup_free_ char *data = NULL;
-        unsigned line = 0;
-        char *p, *next;
         int r;
 
-        r = read_full_file(path, CONFIG_SIZE_MAX, &data, NULL);
+        r = conf_parse_file(path, CONFIG_SIZE_MAX, config_set_one, c, reterr_message);
         if (r < 0)
                 return r;
-        for (p = data; p; p = next) {
-                const char *why = NULL;
-                char *key, *value, *eq;
-
-                next = strchr(p, '\n');
-                if (next)
-                        *next++ = '\0';
-                line++;
-                key = strstrip(p);
-                if (isempty(key) || key[0] == '#')
-                        continue;
-                eq = strchr(key, '=');
-                if (!eq) {
-                        why = "expected 'key = value'";
-                        r = -EINVAL;
-                } else {
-                        *eq = '\0';
-                        value = strstrip(eq + 1);
-                        key = strstrip(key);
-                        r = proxyd_config_set(c, key, value, &why);
-                }
-                if (r == -EINVAL && reterr_message) {
-                        free(*reterr_message);
-                        *reterr_message = NULL;
-                        if (eq)
-                                (void) asprintf(reterr_message, "%s:%u: '%s': %s", path, line, key,
-                                                why);
-                        else
-                                (void) asprintf(reterr_message, "%s:%u: %s", path, line, why);
-                }
-                if (r < 0)
-                        return r;
-        }
         if (c->health.timeout_usec > c->health.interval_usec) {
                 if (reterr_message) {
                         free(*reterr_message);
@@ -646,6 +616,19 @@ static const char *owner_of_route(Proxyd *m, const char *route, const char *exce
 static void listen_error(Proxyd *m, const RouteTable *t, int r, RouteTableError *error) {
         *error = (RouteTableError){};
         snprintf(error->field, sizeof error->field, "listen");
+        if (r == -ELIBACC) {
+                /* An https listener needs the TLS module, and it could not be loaded. */
+                for (size_t i = 0; i < t->n_routes; i++)
+                        if (t->listeners[t->routes[i].listener].protocol == PROXY_PROTOCOL_HTTPS) {
+                                snprintf(error->route, sizeof error->route, "%s",
+                                         t->routes[i].name);
+                                break;
+                        }
+                snprintf(error->field, sizeof error->field, "protocol");
+                snprintf(error->message, sizeof error->message, "%s",
+                         proxy_tls_module_error() ?: "the TLS module cannot be loaded");
+                return;
+        }
         for (size_t i = 0; i < t->n_routes; i++) {
                 const RouteListener *l = &t->listeners[t->routes[i].listener];
                 size_t k;

@@ -1061,21 +1061,26 @@ static void on_job_done(int r, const char *error, const char *digest, void *user
                                 sd_bus_message_get_member(m));
 }
 
-static int method_import_image(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+/* ImportImage(path, ref) and ExportImage(ref, path): a job whose end is the reply. */
+static int start_archive_job(sd_bus_message *m, Runtime *rt, bool export) {
         _cleanup_free_ char *msg = NULL;
-        Runtime *rt = userdata;
         const char *path, *ref;
         Images *im;
         int r = 0;
 
-        (void) error;
         im = images_or_reply(m, rt, &r);
         if (!im)
                 return r;
-        r = sd_bus_message_read(m, "ss", &path, &ref);
+        if (export)
+                r = sd_bus_message_read(m, "ss", &ref, &path);
+        else
+                r = sd_bus_message_read(m, "ss", &path, &ref);
         if (r < 0)
                 return r;
-        r = images_import(im, path, ref, on_job_done, sd_bus_message_ref(m), NULL, &msg);
+        if (export)
+                r = images_export(im, ref, path, on_job_done, sd_bus_message_ref(m), NULL, &msg);
+        else
+                r = images_import(im, path, ref, on_job_done, sd_bus_message_ref(m), NULL, &msg);
         if (r < 0) {
                 sd_bus_message_unref(m);
                 return reply_error(m, r, msg);
@@ -1083,26 +1088,14 @@ static int method_import_image(sd_bus_message *m, void *userdata, sd_bus_error *
         return 1;
 }
 
-static int method_export_image(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        _cleanup_free_ char *msg = NULL;
-        Runtime *rt = userdata;
-        const char *path, *ref;
-        Images *im;
-        int r = 0;
-
+static int method_import_image(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         (void) error;
-        im = images_or_reply(m, rt, &r);
-        if (!im)
-                return r;
-        r = sd_bus_message_read(m, "ss", &ref, &path);
-        if (r < 0)
-                return r;
-        r = images_export(im, ref, path, on_job_done, sd_bus_message_ref(m), NULL, &msg);
-        if (r < 0) {
-                sd_bus_message_unref(m);
-                return reply_error(m, r, msg);
-        }
-        return 1;
+        return start_archive_job(m, userdata, false);
+}
+
+static int method_export_image(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        (void) error;
+        return start_archive_job(m, userdata, true);
 }
 
 static int method_list_images(sd_bus_message *m, void *userdata, sd_bus_error *error) {

@@ -492,7 +492,8 @@ static int route_parse(json_t *j, size_t index, Route *r, RouteAddress *ret_list
         if (v) {
                 protocol = proxy_protocol_from_string(json_string_value(v));
                 if (protocol < 0)
-                        return fail(e, rname, "protocol", "must be \"http\", \"https\", \"tcp\" or \"udp\"");
+                        return fail(e, rname, "protocol",
+                                    "must be \"http\", \"https\", \"tcp\" or \"udp\"");
         }
 
         r->name = strdup(rname);

@@ -81,6 +81,10 @@ static int method_set_routes(sd_bus_message *m, void *userdata, sd_bus_error *er
                 return zl_bus_reply_errnof(m, EINVAL, "routes_json: route '%s', field '%s': %s",
                                            e.route, e.field, e.message);
         }
+        /* https without the TLS module (NotSupported): the message names its path and why. */
+        if (r == -ELIBACC)
+                return zl_bus_reply_errnof(m, ENOSYS, "routes_json: route '%s': %s", e.route,
+                                           e.message);
         /* In use by another program: Exists; not ours to bind: PermissionDenied. */
         if (r == -EADDRINUSE || r == -EACCES || r == -EADDRNOTAVAIL || r == -EPERM)
                 return zl_bus_reply_errnof(m, r == -EADDRINUSE ? EEXIST : -r,

@@ -7,6 +7,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <limits.h>
 #include <pthread.h>
@@ -20,6 +21,7 @@
 
 #include "fileio.h"
 #include "hostname-util.h"
+#include "proxy-tls-module.h"
 #include "proxy-tls.h"
 
 #define PEM_SIZE_MAX (1U << 20)
@@ -37,7 +39,7 @@ typedef struct TlsCert {
 typedef struct TlsStore {
         TlsCert *certs;
         size_t n_certs;
-        const TlsCert *fallback; /* the configured "*", or ProxyTls.self_signed */
+        const TlsCert *fallback; /* the configured "*", or TlsContext.self_signed */
 } TlsStore;
 
 typedef struct TicketKey {
@@ -48,8 +50,8 @@ typedef struct TicketKey {
         bool valid;
 } TicketKey;
 
-struct ProxyTls {
-        /* Made by proxy_tls_prepare(), when the first https listener opens: until then no
+struct TlsContext {
+        /* Made by tls_prepare(), when the first https listener opens: until then no
          * OpenSSL state (and none of its memory) is needed. */
         SSL_CTX *ctx;
         TlsCert self_signed;
@@ -373,7 +375,7 @@ static const TlsCert *store_select(const TlsStore *s, const char *servername) {
 
 /* Builds the store from the directory's certificates and the added ones (which win). Caller
  * holds the lock. */
-static int store_build(ProxyTls *t, const TlsCert *dir, size_t n_dir, TlsStore **ret) {
+static int store_build(TlsContext *t, const TlsCert *dir, size_t n_dir, TlsStore **ret) {
         TlsStore *s;
         int r;
 
@@ -412,7 +414,7 @@ fail:
 }
 
 /* Caller holds the lock. */
-static void store_publish(ProxyTls *t, TlsStore *s) {
+static void store_publish(TlsContext *t, TlsStore *s) {
         TlsStore *old = atomic_exchange(&t->current, s);
 
         /* A handshake that announced old may still read it: its window is the certificate
@@ -423,7 +425,7 @@ static void store_publish(ProxyTls *t, TlsStore *s) {
         store_free(old);
 }
 
-static TlsStore *store_enter(ProxyTls *t, unsigned reader) {
+static TlsStore *store_enter(TlsContext *t, unsigned reader) {
         TlsStore *s;
 
         do {
@@ -433,14 +435,14 @@ static TlsStore *store_enter(ProxyTls *t, unsigned reader) {
         return s;
 }
 
-static void store_leave(ProxyTls *t, unsigned reader) {
+static void store_leave(TlsContext *t, unsigned reader) {
         atomic_store_explicit(&t->hazards[reader], NULL, memory_order_release);
 }
 
 /* ---- callbacks -------------------------------------------------------------------------- */
 
 static int cert_cb(SSL *ssl, void *userdata) {
-        ProxyTls *t = userdata;
+        TlsContext *t = userdata;
         unsigned reader = (unsigned) (uintptr_t) SSL_get_ex_data(ssl, reader_index);
         const TlsCert *c;
         TlsStore *s;
@@ -479,7 +481,7 @@ static int ticket_key_new(TicketKey *k) {
         return 0;
 }
 
-static int ticket_rotate_locked(ProxyTls *t) {
+static int ticket_rotate_locked(TlsContext *t) {
         TicketKey k;
         int r;
 
@@ -496,7 +498,7 @@ static int ticket_rotate_locked(ProxyTls *t) {
  * one SSL_CTX makes them valid on every worker. */
 static int ticket_key_cb(SSL *ssl, unsigned char key_name[16], unsigned char *iv,
                          EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc) {
-        ProxyTls *t = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+        TlsContext *t = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
         TicketKey k = {};
         int result = 1;
 
@@ -536,8 +538,11 @@ static int ticket_key_cb(SSL *ssl, unsigned char key_name[16], unsigned char *iv
 
 /* ---- the object ------------------------------------------------------------------------- */
 
-int proxy_tls_new(const char *fallback_host, ProxyTls **ret) {
-        _cleanup_(proxy_tls_freep) ProxyTls *t = NULL;
+static TlsContext *tls_free(TlsContext *t);
+DEFINE_TRIVIAL_CLEANUP_FUNC(TlsContext *, tls_free);
+
+static int tls_new(const char *fallback_host, TlsContext **ret) {
+        _cleanup_(tls_freep) TlsContext *t = NULL;
         TlsStore *s;
         int r;
 
@@ -565,7 +570,7 @@ int proxy_tls_new(const char *fallback_host, ProxyTls **ret) {
 }
 
 /* The SSL_CTX, the fallback certificate and the first ticket key. Caller holds the lock. */
-static int tls_prepare_locked(ProxyTls *t) {
+static int tls_prepare_locked(TlsContext *t) {
         char hostname[HOST_MAX + 1] = "";
         SSL_CTX *ctx;
         int r;
@@ -615,7 +620,7 @@ static int tls_prepare_locked(ProxyTls *t) {
         return 0;
 }
 
-int proxy_tls_prepare(ProxyTls *t) {
+static int tls_prepare(TlsContext *t) {
         int r;
 
         pthread_mutex_lock(&t->lock);
@@ -624,7 +629,7 @@ int proxy_tls_prepare(ProxyTls *t) {
         return r;
 }
 
-ProxyTls *proxy_tls_free(ProxyTls *t) {
+static TlsContext *tls_free(TlsContext *t) {
         if (!t)
                 return NULL;
         SSL_CTX_free(t->ctx);
@@ -730,7 +735,7 @@ static int dir_load(const char *dir, TlsCert **ret, size_t *ret_n, ProxyTlsError
         return 0;
 }
 
-int proxy_tls_reload(ProxyTls *t, const char *dir, ProxyTlsError *error) {
+static int tls_reload(TlsContext *t, const char *dir, ProxyTlsError *error) {
         TlsCert *certs = NULL;
         TlsStore *s;
         size_t n = 0;
@@ -757,8 +762,8 @@ int proxy_tls_reload(ProxyTls *t, const char *dir, ProxyTlsError *error) {
         return r;
 }
 
-int proxy_tls_add_certificate(ProxyTls *t, const char *host, const char *cert_pem,
-                              const char *key_pem, ProxyTlsError *error) {
+static int tls_add_certificate(TlsContext *t, const char *host, const char *cert_pem,
+                               const char *key_pem, ProxyTlsError *error) {
         TlsCert c, old = {};
         TlsStore *s;
         size_t i;
@@ -808,7 +813,7 @@ int proxy_tls_add_certificate(ProxyTls *t, const char *host, const char *cert_pe
         return r;
 }
 
-X509 *proxy_tls_select(ProxyTls *t, const char *servername) {
+static X509 *tls_select(TlsContext *t, const char *servername) {
         const TlsCert *c;
         X509 *x = NULL;
 
@@ -822,7 +827,7 @@ X509 *proxy_tls_select(ProxyTls *t, const char *servername) {
         return x;
 }
 
-size_t proxy_tls_n_certificates(ProxyTls *t) {
+static size_t tls_n_certificates(TlsContext *t) {
         size_t n;
 
         pthread_mutex_lock(&t->lock);
@@ -831,7 +836,7 @@ size_t proxy_tls_n_certificates(ProxyTls *t) {
         return n;
 }
 
-int proxy_tls_rotate_ticket_keys(ProxyTls *t) {
+static int tls_rotate_ticket_keys(TlsContext *t) {
         int r;
 
         pthread_mutex_lock(&t->ticket_lock);
@@ -842,7 +847,7 @@ int proxy_tls_rotate_ticket_keys(ProxyTls *t) {
 
 /* ---- sessions --------------------------------------------------------------------------- */
 
-SSL *proxy_tls_session_new(ProxyTls *t, int fd, unsigned reader) {
+static SSL *tls_session_new(TlsContext *t, int fd, unsigned reader) {
         SSL *ssl;
         BIO *bio;
 
@@ -863,7 +868,7 @@ SSL *proxy_tls_session_new(ProxyTls *t, int fd, unsigned reader) {
         return ssl;
 }
 
-void proxy_tls_session_free(SSL *ssl) {
+static void tls_session_free(SSL *ssl) {
         SSL_free(ssl);
 }
 
@@ -888,7 +893,7 @@ static int tls_error(SSL *ssl, int ret, ProxyTlsWant *ret_want) {
         }
 }
 
-int proxy_tls_handshake(SSL *ssl, ProxyTlsWant *ret_want) {
+static int tls_handshake(SSL *ssl, ProxyTlsWant *ret_want) {
         int r = SSL_do_handshake(ssl);
 
         if (r == 1)
@@ -897,7 +902,7 @@ int proxy_tls_handshake(SSL *ssl, ProxyTlsWant *ret_want) {
         return r == -EAGAIN ? 0 : r == 0 ? -ECONNRESET : r;
 }
 
-bool proxy_tls_alpn_is_h2(const SSL *ssl) {
+static bool tls_alpn_is_h2(const SSL *ssl) {
         const unsigned char *p;
         unsigned n;
 
@@ -905,13 +910,13 @@ bool proxy_tls_alpn_is_h2(const SSL *ssl) {
         return n == 2 && memcmp(p, "h2", 2) == 0;
 }
 
-ssize_t proxy_tls_read(SSL *ssl, void *buf, size_t size, ProxyTlsWant *ret_want) {
+static ssize_t tls_read(SSL *ssl, void *buf, size_t size, ProxyTlsWant *ret_want) {
         int n = SSL_read(ssl, buf, (int) MIN(size, (size_t) INT_MAX));
 
         return n > 0 ? n : tls_error(ssl, n, ret_want);
 }
 
-ssize_t proxy_tls_write(SSL *ssl, const void *buf, size_t size, ProxyTlsWant *ret_want) {
+static ssize_t tls_write(SSL *ssl, const void *buf, size_t size, ProxyTlsWant *ret_want) {
         int n = SSL_write(ssl, buf, (int) MIN(size, (size_t) INT_MAX));
 
         if (n > 0)
@@ -920,8 +925,33 @@ ssize_t proxy_tls_write(SSL *ssl, const void *buf, size_t size, ProxyTlsWant *re
         return n == 0 ? -EPIPE : n;
 }
 
-void proxy_tls_shutdown(SSL *ssl) {
+static void tls_shutdown(SSL *ssl) {
         if (!(SSL_get_shutdown(ssl) & SSL_SENT_SHUTDOWN) && SSL_is_init_finished(ssl))
                 (void) SSL_shutdown(ssl);
         ERR_clear_error();
 }
+
+static bool tls_pending(const SSL *ssl) {
+        return SSL_pending(ssl) > 0;
+}
+
+/* The one symbol the module exports (the build hides everything else). */
+_public_ const ProxyTlsModule zl_proxy_tls_module = {
+        .abi = PROXY_TLS_MODULE_ABI,
+        .context_new = tls_new,
+        .context_free = tls_free,
+        .prepare = tls_prepare,
+        .reload = tls_reload,
+        .add_certificate = tls_add_certificate,
+        .select = tls_select,
+        .n_certificates = tls_n_certificates,
+        .rotate_ticket_keys = tls_rotate_ticket_keys,
+        .session_new = tls_session_new,
+        .session_free = tls_session_free,
+        .handshake = tls_handshake,
+        .alpn_is_h2 = tls_alpn_is_h2,
+        .read = tls_read,
+        .write = tls_write,
+        .pending = tls_pending,
+        .shutdown = tls_shutdown,
+};

@@ -2,12 +2,16 @@
 /* proxy-tls.h: TLS for client connections: certificates by SNI, tickets, non-blocking I/O. */
 #pragma once
 
-#include <openssl/ssl.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
 #include "macro.h"
+
+/* OpenSSL's types, declared as its headers do: users of this API need not see OpenSSL (it lives
+ * in the zl-proxy-tls.so module, loaded when first needed; see proxy-tls-module.h). */
+typedef struct ssl_st SSL;
+typedef struct x509_st X509;
 
 /* One SSL_CTX for every TLS listener and worker (so session tickets made by one worker resume on
  * any other), TLS 1.2 and 1.3 only, ALPN "h2" then "http/1.1", and a certificate store published
@@ -22,12 +26,26 @@
  * and from proxy_tls_add_certificate() (the bus), where host is "api.example.com",
  * "*.example.com" or "*" for the default. Added certificates survive directory reloads and win
  * over a directory pair for the same name. Without a default, a self-signed certificate made at
- * start (EC P-256, CN and DNS SAN = the node's hostname) serves unknown names.
+ * proxy_tls_prepare() (EC P-256, CN and DNS SAN = the node's hostname) serves unknown names.
  *
  * SNI picks the exact host, then the wildcard for the name minus its first label, then the
  * default. */
 
 typedef struct ProxyTls ProxyTls;
+
+/* Module loading. Everything below that needs OpenSSL loads the module first: proxy_tls_prepare,
+ * proxy_tls_add_certificate, proxy_tls_select, proxy_tls_rotate_ticket_keys, and
+ * proxy_tls_reload when the directory holds a .crt. The module is searched as:
+ *   $ZL_PROXY_TLS_MODULE (a file; no fallback when set),
+ *   the directory of the running executable (a build tree: zl-proxyd and the unit tests),
+ *   ZL_PROXY_TLS_MODULE_DIR, the installed location (libdir/zlayer).
+ * When it cannot be loaded these fail with -ELIBACC, and proxy_tls_module_error() says which
+ * path was tried and why (dlerror()); loading is retried at the next call. */
+/* The last load failure (NULL after a success), valid until the next load attempt: for the
+ * control thread that just got -ELIBACC. */
+const char *proxy_tls_module_error(void);
+/* Whether the module (and so OpenSSL) is loaded in this process. */
+bool proxy_tls_module_loaded(void);
 
 /* Why a certificate or a directory was refused, for the caller to pass on. */
 typedef struct ProxyTlsError {
@@ -94,8 +112,6 @@ ssize_t proxy_tls_read(SSL *ssl, void *buf, size_t size, ProxyTlsWant *ret_want)
  * with *ret_want, -EPIPE / -EPROTO / -errno when broken. */
 ssize_t proxy_tls_write(SSL *ssl, const void *buf, size_t size, ProxyTlsWant *ret_want);
 /* Decrypted bytes waiting inside the session (epoll does not see them). */
-static inline bool proxy_tls_pending(const SSL *ssl) {
-        return SSL_pending(ssl) > 0;
-}
+bool proxy_tls_pending(const SSL *ssl);
 /* Sends close_notify, once, without waiting for the peer's. */
 void proxy_tls_shutdown(SSL *ssl);

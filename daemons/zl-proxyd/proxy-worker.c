@@ -105,6 +105,9 @@ struct Conn {
          * socket, with stream set, whose cin and cout carry HTTP/1.1 for the stream. */
         ProxyH2 *h2;
         ProxyH2Stream *stream;
+        /* GOAWAY sent (the proxy stops, or the listener went away): the open streams finish,
+         * but by h2_goaway_deadline at the latest, however they progress. */
+        uint64_t h2_goaway_deadline;
         /* On the worker's list of connections to run after the current events. */
         bool in_ready;
         Conn *ready_prev, *ready_next;
@@ -144,6 +147,9 @@ struct Worker {
         uint64_t now;
         uint64_t next_sweep;
         uint64_t rng;
+        /* The proxy is stopping: no more accepts; HTTP/2 connections finish their streams. */
+        bool stopping;
+        uint64_t stop_deadline;
 };
 
 static uint64_t rng_next(Worker *w) {
@@ -1624,7 +1630,13 @@ static ProxyBuf *h2_request_output(void *request) {
 }
 
 static void h2_request_kick(void *request) {
-        conn_schedule(request);
+        Conn *c = request;
+
+        /* Body bytes for a request still uploading: progress, as a read is for HTTP/1.1
+         * (on_client), so a long upload is not taken for a stalled backend. */
+        if (c->state == CONN_PROXY && !c->req_done && proxy_buf_len(c->cin) > 0)
+                c->deadline = c->worker->now + c->worker->proxy->config.idle_timeout_usec;
+        conn_schedule(c);
 }
 
 static void h2_request_free(void *request) {
@@ -1670,8 +1682,11 @@ static void conn_h2_process(Conn *c) {
         int r;
 
         /* Any progress of the connection or its streams keeps it; silence for the idle timeout
-         * ends it (a stream waiting on a backend has the backend timeout first). */
+         * ends it (a stream waiting on a backend has the backend timeout first). After a
+         * GOAWAY, progress no longer extends it. */
         c->deadline = w->now + w->proxy->config.idle_timeout_usec;
+        if (c->h2_goaway_deadline > 0)
+                c->deadline = MIN(c->deadline, c->h2_goaway_deadline);
         if (proxy_buf_len(c->cin) > 0) {
                 n = proxy_h2_recv(c->h2, (const uint8_t *) c->cin->data + c->cin->start,
                                   proxy_buf_len(c->cin));
@@ -1695,6 +1710,18 @@ static void conn_h2_process(Conn *c) {
                 return conn_free(c);
         buf_release_if_empty(w, &c->cout);
         conn_update(c);
+}
+
+/* Graceful close: GOAWAY with the last stream taken; the others finish within the idle
+ * timeout, then conn_h2_process frees the connection (proxy_h2_finished). */
+static void conn_h2_goaway(Conn *c) {
+        Worker *w = c->worker;
+
+        if (c->h2_goaway_deadline > 0)
+                return;
+        c->h2_goaway_deadline = w->now + w->proxy->config.idle_timeout_usec;
+        proxy_h2_shutdown(c->h2);
+        conn_schedule(c);
 }
 
 /* A stream's request moved: its output goes to the stream, its input is refilled. */
@@ -1821,6 +1848,44 @@ static void worker_switch_table(Worker *w) {
         w->lset = new_set;
         route_table_unref(w->table);
         w->table = new;
+
+        /* HTTP/2 clients of a listener no longer served are told to go (HTTP/1.1 ones learn
+         * it from 404s and close themselves). */
+        for (Conn *c = w->conns; c; c = c->next) {
+                size_t k;
+
+                if (!c->h2 || c->h2_goaway_deadline > 0)
+                        continue;
+                if (route_table_find_listener(new, &c->listen_address, &k) < 0 ||
+                    (new->listeners[k].protocol == PROXY_PROTOCOL_HTTPS) != c->secure)
+                        conn_h2_goaway(c);
+        }
+}
+
+/* The proxy stops: no more accepts, HTTP/2 connections get GOAWAY and may finish their
+ * streams (within the idle timeout); everything else closes now, as it always did. */
+static void worker_stop_begin(Worker *w) {
+        w->stopping = true;
+        w->stop_deadline = w->now + w->proxy->config.idle_timeout_usec;
+        for (size_t i = 0; w->lset && i < w->lset->n; i++)
+                (void) epoll_ctl(w->epoll_fd, EPOLL_CTL_DEL, w->lset->sockets[i]->fds[w->index],
+                                 NULL);
+        for (Conn *c = w->conns, *next; c; c = next) {
+                next = c->next;
+                if (c->h2)
+                        conn_h2_goaway(c);
+                else if (!c->stream)
+                        conn_free(c);
+        }
+}
+
+static bool worker_stopped(Worker *w) {
+        if (w->now >= w->stop_deadline)
+                return true;
+        for (Conn *c = w->conns; c; c = c->next)
+                if (c->h2)
+                        return false;
+        return true;
 }
 
 static void worker_sweep(Worker *w) {
@@ -1888,11 +1953,19 @@ static void *worker_main(void *userdata) {
         w->generation = route_publisher_generation(&w->proxy->publisher);
         w->next_sweep = w->now + SWEEP_USEC;
 
-        while (!atomic_load_explicit(&w->proxy->stopping, memory_order_relaxed)) {
+        for (;;) {
                 unsigned long gen = route_publisher_generation(&w->proxy->publisher);
                 int n, timeout;
 
-                if (gen != w->generation) {
+                if (atomic_load_explicit(&w->proxy->stopping, memory_order_relaxed)) {
+                        if (!w->stopping) {
+                                worker_stop_begin(w);
+                                worker_run_ready(w);
+                                worker_reap(w);
+                        }
+                        if (worker_stopped(w))
+                                break;
+                } else if (gen != w->generation) {
                         w->generation = gen;
                         worker_switch_table(w);
                 }
@@ -1911,7 +1984,8 @@ static void *worker_main(void *userdata) {
                                 break;
                         }
                         case EV_LISTEN:
-                                on_listen(w, tag->object);
+                                if (!w->stopping) /* else no longer ours to accept on */
+                                        on_listen(w, tag->object);
                                 break;
                         case EV_CLIENT:
                                 if (tag->object) /* else freed earlier in this batch */

@@ -616,6 +616,19 @@ static const char *owner_of_route(Proxyd *m, const char *route, const char *exce
 static void listen_error(Proxyd *m, const RouteTable *t, int r, RouteTableError *error) {
         *error = (RouteTableError){};
         snprintf(error->field, sizeof error->field, "listen");
+        if (r == -ELIBACC) {
+                /* An https listener needs the TLS module, and it could not be loaded. */
+                for (size_t i = 0; i < t->n_routes; i++)
+                        if (t->listeners[t->routes[i].listener].protocol == PROXY_PROTOCOL_HTTPS) {
+                                snprintf(error->route, sizeof error->route, "%s",
+                                         t->routes[i].name);
+                                break;
+                        }
+                snprintf(error->field, sizeof error->field, "protocol");
+                snprintf(error->message, sizeof error->message, "%s",
+                         proxy_tls_module_error() ?: "the TLS module cannot be loaded");
+                return;
+        }
         for (size_t i = 0; i < t->n_routes; i++) {
                 const RouteListener *l = &t->listeners[t->routes[i].listener];
                 size_t k;

@@ -4,7 +4,9 @@
 # (zl-proxy-test-server) with python backends on 127.0.0.1: SNI certificates, the self-signed
 # fallback, ALPN h2 and h2c prior knowledge with curl, nghttp and h2load, forwarded headers,
 # HSTS, session resumption, GOAWAY on a malformed frame, TLS 1.1 refused, WebSocket over TLS,
-# certificate reload. TAP output.
+# certificate reload; OpenSSL loaded (zl-proxy-tls.so) only with an https listener, and an https
+# route refused, plain ones still served, when the module cannot be loaded; GOAWAY and open
+# streams finished when a listener goes or the proxy stops; slow uploads over HTTP/2. TAP output.
 set -uo pipefail
 
 server=$1
@@ -155,7 +157,7 @@ def stall(port):
 sys.exit(0 if {"goaway": goaway, "ws": ws, "stall": stall}[sys.argv[1]](int(sys.argv[2])) else 1)
 PY
 
-echo "1..21"
+echo "1..28"
 
 # 1-3: SNI picks the certificate; an unknown name gets the self-signed fallback.
 [ "$(subject a.test)" = a.test ] && [ "$(subject b.test)" = b.test ] &&
@@ -283,6 +285,153 @@ sec=${req% *} plain=${req#* }
 [ "$sec" -ge 2008 ] && [ "$plain" -ge 2002 ] && ok "requests counted per route ($req)" ||
         not_ok "requests counted per route" "$req"
 
+# 22: with an https listener the TLS module, and OpenSSL with it, are in the process.
+maps=$(grep -oE '[^/ ]*(zl-proxy-tls\.so|libssl\.so[.0-9]*|libcrypto\.so[.0-9]*)$' \
+        /proc/$server_pid/maps | sort -u | tr '\n' ' ')
+[ "$(echo "$maps" | wc -w)" = 3 ] && ok "https listener: zl-proxy-tls.so and OpenSSL loaded" ||
+        not_ok "https listener loads the TLS module" "$maps"
+
 kill -TERM $server_pid
 wait $server_pid || { failed=1; echo "# server exit status $?"; }
+
+# 23-24: plain routes only: no OpenSSL in the process. Then an https route while the module
+# cannot be loaded: refused with the module's path and the reason, plain traffic unaffected.
+mkdir -p "$tmp/empty-certs"
+cat >"$tmp/plain.json" <<EOF
+{"routes": [{"name": "plain", "listen": "127.0.0.1:$pplain", "backends": ["127.0.0.1:$pa"]}]}
+EOF
+ZL_PROXY_TLS_MODULE=$tmp/nowhere/zl-proxy-tls.so "$server" --routes "$tmp/plain.json" \
+        --certs "$tmp/empty-certs" --workers 1 >"$tmp/plain.out" 2>&1 &
+plain_pid=$!
+pids+=($plain_pid)
+for _ in $(seq 50); do grep -q READY "$tmp/plain.out" && break; sleep 0.1; done
+code=$(curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$pplain/p")
+maps=$(grep -cE 'zl-proxy-tls|libssl|libcrypto' /proc/$plain_pid/maps)
+[ "$code" = 200 ] && [ "$maps" = 0 ] && ok "plain routes only: OpenSSL not loaded" ||
+        not_ok "plain routes without OpenSSL" "code $code, $maps mappings" "$(cat "$tmp/plain.out")"
+cp "$tmp/routes.json" "$tmp/plain.json"
+kill -HUP $plain_pid
+sleep 0.5
+code=$(curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$pplain/p2")
+grep -q "cannot load the TLS module '$tmp/nowhere/zl-proxy-tls.so': .*No such file" \
+        "$tmp/plain.out" && [ "$code" = 200 ] && kill -0 $plain_pid &&
+        ! curl -sk -o /dev/null "https://127.0.0.1:$ptls/" &&
+        ok "https refused without the TLS module, plain traffic served" ||
+        not_ok "https refused without the TLS module" "code $code" "$(cat "$tmp/plain.out")"
+kill -TERM $plain_pid
+wait $plain_pid || { failed=1; echo "# plain server exit status $?"; }
+
+# 25-28: graceful HTTP/2 close, and uploads that keep a stream alive, on a second server with
+# short timeouts (backend 1 s, idle 3 s).
+cat >"$tmp/h2drain.py" <<'PY'
+import socket, struct, sys, time, urllib.request
+
+def frame(ftype, flags, stream, payload=b""):
+    return (struct.pack(">I", len(payload))[1:] + bytes([ftype, flags]) +
+            struct.pack(">I", stream) + payload)
+
+def literal(name, value):  # HPACK literal without indexing, new name, no Huffman
+    return b"\x00" + bytes([len(name)]) + name + bytes([len(value)]) + value
+
+# drain PORT KEY BACKEND-PORT RELEASE: opens a stream for /hold?key=KEY over h2c, says "sent",
+# waits for GOAWAY(NO_ERROR); then, if RELEASE, lets the backend answer and expects the whole
+# answer on the stream and then the end of the connection; else expects the connection cut.
+port, key, backend, release = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
+s = socket.create_connection(("127.0.0.1", port), timeout=10)
+head = (literal(b":method", b"GET") + literal(b":scheme", b"http") +
+        literal(b":path", b"/hold?key=" + key.encode()) + literal(b":authority", b"drain.test"))
+s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + frame(4, 0, 0) + frame(1, 0x5, 1, head))
+print("sent", flush=True)
+buf, goaway, status, ended, start = b"", None, None, False, time.monotonic()
+while True:
+    try:
+        data = s.recv(65536)
+    except (ConnectionResetError, socket.timeout) as e:
+        print("recv:", e, flush=True); data = b""
+    if not data:
+        break
+    buf += data
+    while len(buf) >= 9 and len(buf) >= 9 + int.from_bytes(buf[:3], "big"):
+        n = int.from_bytes(buf[:3], "big")
+        ftype, flags, sid, payload = buf[3], buf[4], int.from_bytes(buf[5:9], "big"), buf[9:9 + n]
+        buf = buf[9 + n:]
+        if ftype == 4 and not flags & 1:
+            s.sendall(frame(4, 1, 0))
+        elif ftype == 7:
+            goaway = (int.from_bytes(payload[:4], "big"), int.from_bytes(payload[4:8], "big"))
+            print("GOAWAY last=%d code=%d after %.1f s" %
+                  (goaway[0], goaway[1], time.monotonic() - start), flush=True)
+            if release:
+                urllib.request.urlopen("http://127.0.0.1:%d/release?key=%s" % (backend, key)).read()
+        elif ftype == 1 and sid == 1:
+            status = payload[0] == 0x88  # indexed :status 200
+        elif ftype == 0 and sid == 1 and flags & 1:
+            ended = True
+print("status 200: %s, ended: %s, closed after %.1f s" % (status, ended, time.monotonic() - start),
+      flush=True)
+ok = goaway == (1, 0) and (status and ended if release else not ended)
+sys.exit(0 if ok else 1)
+PY
+pd1=$((base + 20)) pd2=$((base + 21))
+cat >"$tmp/drain.json" <<EOF
+{"routes": [{"name": "d1", "listen": "127.0.0.1:$pd1", "backends": ["127.0.0.1:$pa"]},
+            {"name": "d2", "listen": "127.0.0.1:$pd2", "backends": ["127.0.0.1:$pa"]}]}
+EOF
+start_drain_server() { # start_drain_server BACKEND-TIMEOUT-MS IDLE-TIMEOUT-MS
+        "$server" --routes "$tmp/drain.json" --workers 1 --backend-timeout "$1" \
+                --idle-timeout "$2" >"$tmp/drain.out" 2>&1 &
+        drain_pid=$!
+        pids+=($drain_pid)
+        for _ in $(seq 50); do grep -q READY "$tmp/drain.out" && break; sleep 0.1; done
+}
+drain_client() { # drain_client PORT KEY RELEASE; then waits for "sent" and a moment more
+        $py "$tmp/h2drain.py" "$1" "$2" $pa "$3" >"$tmp/drain-$2.out" 2>&1 &
+        drain_client_pid=$!
+        for _ in $(seq 50); do grep -q sent "$tmp/drain-$2.out" && break; sleep 0.1; done
+        sleep 0.5
+}
+start_drain_server 1000 3000
+
+# 25: an upload slower than the backend timeout keeps its stream alive while it moves.
+head -c 60000 /dev/urandom >"$tmp/slow-upload"
+want=$(sha256sum "$tmp/slow-upload" | cut -d' ' -f1)
+out=$(curl -sS --http2-prior-knowledge --limit-rate 20K --data-binary @"$tmp/slow-upload" \
+        "http://127.0.0.1:$pd1/up" | json "d['len'], d['sha256']")
+[ "$out" = "60000 $want" ] && ok "a 3 s HTTP/2 upload outlives the 1 s backend timeout" ||
+        not_ok "slow HTTP/2 upload" "$out"
+
+# 26: the listener of a connection goes away: GOAWAY, its open stream still answered.
+drain_client $pd1 k1 1
+grep -v '"d1"' "$tmp/drain.json" | sed 's/^            {"name": "d2"/{"routes": [{"name": "d2"/' \
+        >"$tmp/drain2.json"
+cp "$tmp/drain.json" "$tmp/drain-orig.json"
+cp "$tmp/drain2.json" "$tmp/drain.json"
+kill -HUP $drain_pid
+wait $drain_client_pid && ! curl -s --http2-prior-knowledge -o /dev/null "http://127.0.0.1:$pd1/" &&
+        ok "listener removed: GOAWAY, the open stream finishes ($(tail -1 "$tmp/drain-k1.out"))" ||
+        not_ok "GOAWAY when the listener goes" "$(cat "$tmp/drain-k1.out")" \
+                "$(cat "$tmp/drain.out")"
+
+# 27: the proxy stops: GOAWAY, the open stream finishes, then the process exits.
+drain_client $pd2 k2 1
+kill -TERM $drain_pid
+wait $drain_client_pid && wait $drain_pid &&
+        ok "stop: GOAWAY, the open stream finishes ($(tail -1 "$tmp/drain-k2.out"))" ||
+        not_ok "GOAWAY at stop" "$(cat "$tmp/drain-k2.out")" "$(cat "$tmp/drain.out")"
+
+# 28: a stream that does not finish (its backend has 10 s) is cut after the idle timeout (2 s),
+# and the stop ends.
+cp "$tmp/drain-orig.json" "$tmp/drain.json"
+start_drain_server 10000 2000
+drain_client $pd2 k3 0
+kill -TERM $drain_pid
+t0=$(date +%s.%N)
+wait $drain_client_pid
+wait $drain_pid
+took=$($py -c "import time; print('%.1f' % (time.time() - $t0))")
+grep -q 'GOAWAY last=1 code=0' "$tmp/drain-k3.out" &&
+        $py -c "import sys; sys.exit(not 1.5 <= $took <= 5)" &&
+        ok "stop with a stalled stream: cut after the idle timeout (${took} s)" ||
+        not_ok "stalled stream at stop" "took $took" "$(cat "$tmp/drain-k3.out")"
+curl -sS -o /dev/null "http://127.0.0.1:$pa/release?key=k3"
 exit $failed

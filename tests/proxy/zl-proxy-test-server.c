@@ -122,6 +122,9 @@ static int load_routes(Proxy *p) {
         if (r < 0)
                 return log_error_errno(r, "Failed to parse '%s': %m", arg_routes);
         r = proxy_set_routes(p, t);
+        if (r == -ELIBACC)
+                return log_error_errno(r, "Failed to apply the routes of '%s': %s", arg_routes,
+                                       proxy_tls_module_error());
         if (r < 0)
                 return log_error_errno(r, "Failed to apply the routes of '%s': %m", arg_routes);
         for (size_t i = 0; i < t->n_routes; i++)
@@ -205,6 +208,10 @@ int main(int argc, char *argv[]) {
         r = parse_argv(argc, argv);
         if (r <= 0)
                 return r < 0 ? 1 : 0;
+        /* Not beside the TLS module (daemons/zl-proxyd/ of the build): point the loader at it,
+         * unless the caller chose one (the tests do, to see a missing module refused). */
+        if (setenv("ZL_PROXY_TLS_MODULE", ZL_PROXY_TLS_MODULE_BUILD_PATH, 0) < 0)
+                return log_oom(), 1;
 
         /* The workers inherit the mask: only this thread takes the signals. */
         sigemptyset(&mask);

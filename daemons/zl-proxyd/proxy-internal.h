@@ -98,3 +98,26 @@ void worker_join(Worker *w);
 void proxy_listen_socket_unref(ProxyListenSocket *s);
 
 uint64_t proxy_now_usec(void);
+
+/* ---- backend choice, shared by the stream workers and the UDP workers (proxy-backend.c) ---- */
+
+/* Neither marked down by an active check nor ejected at `now` (CLOCK_MONOTONIC usec). */
+static inline bool proxy_backend_usable(const BackendHealth *b, uint64_t now) {
+        return !atomic_load_explicit(&b->down, memory_order_relaxed) &&
+               atomic_load_explicit(&b->ejected_until, memory_order_relaxed) <= now;
+}
+
+/* A usable backend of the set, skipping those skip() returns true for (already tried, just
+ * failed); NULL when none is left. round_robin: a weighted rotation on the set's shared ticket.
+ * least_conn: the usable backend with the fewest requests, relays or sessions in flight
+ * (BackendHealth.active, one count per backend address across routes and workers, read without
+ * a lock) per unit of weight, ties going to the ticket, i.e. to round-robin. Two workers choosing
+ * at the same instant may see the same counts: exact for sequential choices, approximate for
+ * simultaneous ones. */
+BackendHealth *proxy_backend_select(const RouteBackendSet *set, uint64_t now,
+                                    bool (*skip)(const BackendHealth *b, const void *userdata),
+                                    const void *userdata);
+/* Passive outlier ejection: config->eject_failures consecutive failures eject the backend for
+ * config->eject_usec from `now`; a success resets the count. */
+void proxy_backend_failed(const ProxyConfig *config, BackendHealth *b, uint64_t now);
+void proxy_backend_succeeded(BackendHealth *b);

@@ -246,48 +246,15 @@ static const ProxyConfig *worker_config(const UdpWorker *w) {
         return &w->udp->proxy->config;
 }
 
-static bool backend_usable(const BackendHealth *b, uint64_t now) {
-        return !atomic_load_explicit(&b->down, memory_order_relaxed) &&
-               atomic_load_explicit(&b->ejected_until, memory_order_relaxed) <= now;
+static bool backend_excluded(const BackendHealth *b, const void *userdata) {
+        return b == userdata;
 }
 
-/* As for tcp routes (proxy-worker.c): round_robin is a weighted rotation on the set's shared
- * ticket; least_conn takes the fewest sessions per unit of weight, ties to the ticket. Skips
- * ejected and down backends and `exclude` (the one that just failed). */
-static BackendHealth *backend_select(const RouteBackendSet *cset, uint64_t now,
+/* As for stream routes (proxy_backend_select()); least_conn counts sessions. Skips `exclude`,
+ * the backend that just failed. */
+static BackendHealth *backend_select(const RouteBackendSet *set, uint64_t now,
                                      const BackendHealth *exclude) {
-        RouteBackendSet *set = (RouteBackendSet *) cset; /* rr_next is the mutable part */
-        unsigned long ticket = atomic_fetch_add_explicit(&set->rr_next, 1, memory_order_relaxed);
-        unsigned pos = (unsigned) (ticket % set->total_weight);
-        size_t first = 0;
-        BackendHealth *best = NULL;
-        long best_active = 0;
-        unsigned best_weight = 1;
-
-        for (size_t i = 0; i < set->n_backends; i++) {
-                if (pos < set->backends[i].weight) {
-                        first = i;
-                        break;
-                }
-                pos -= set->backends[i].weight;
-        }
-        for (size_t k = 0; k < set->n_backends; k++) {
-                const RouteBackend *rb = &set->backends[(first + k) % set->n_backends];
-                BackendHealth *b = rb->health;
-                long active;
-
-                if (!b || b == exclude || !backend_usable(b, now))
-                        continue;
-                if (set->balance == PROXY_BALANCE_ROUND_ROBIN)
-                        return b;
-                active = atomic_load_explicit(&b->active, memory_order_relaxed);
-                if (!best || active * (long) best_weight < best_active * (long) rb->weight) {
-                        best = b;
-                        best_active = active;
-                        best_weight = rb->weight;
-                }
-        }
-        return best;
+        return proxy_backend_select(set, now, backend_excluded, exclude);
 }
 
 static bool set_has_backend(const RouteBackendSet *set, const BackendHealth *b) {
@@ -298,17 +265,7 @@ static bool set_has_backend(const RouteBackendSet *set, const BackendHealth *b) 
 }
 
 static void backend_failed(UdpWorker *w, BackendHealth *b) {
-        const ProxyConfig *cfg = worker_config(w);
-
-        if (atomic_fetch_add(&b->failures, 1) + 1 >= cfg->eject_failures) {
-                atomic_store(&b->ejected_until, w->now + cfg->eject_usec);
-                atomic_store(&b->failures, 0);
-        }
-}
-
-static void backend_succeeded(BackendHealth *b) {
-        if (atomic_load_explicit(&b->failures, memory_order_relaxed) != 0)
-                atomic_store(&b->failures, 0);
+        proxy_backend_failed(worker_config(w), b, w->now);
 }
 
 /* A socket connected to the backend: replies from anyone else are dropped by the kernel, and
@@ -560,7 +517,7 @@ static void port_receive(UdpWorker *w, UdpPort *port) {
                                 s = udp_session_table_find(&w->sessions, &key);
                                 /* Ejected or down since: move on if another backend is
                                  * usable, else stay (it may still answer). */
-                                if (s && !backend_usable(s->backend, w->now))
+                                if (s && !proxy_backend_usable(s->backend, w->now))
                                         (void) session_connect(w, s, s->backend);
                                 if (!s)
                                         s = session_open(w, port, &key);
@@ -629,7 +586,7 @@ static void session_receive(UdpWorker *w, UdpSession *s) {
                         s->replied = true;
                 }
                 stats_add(st, &st->bytes_out, bytes);
-                backend_succeeded(s->backend);
+                proxy_backend_succeeded(s->backend);
                 session_touch(w, s);
                 if ((unsigned) n < UDP_BATCH)
                         return;

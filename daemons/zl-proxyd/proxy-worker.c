@@ -177,78 +177,21 @@ static int ev_add(Worker *w, int fd, uint32_t events, EvTag *tag) {
 
 /* ---- backends ---------------------------------------------------------------------------- */
 
-static bool backend_usable(const BackendHealth *b, uint64_t now) {
-        return !atomic_load_explicit(&b->down, memory_order_relaxed) &&
-               atomic_load_explicit(&b->ejected_until, memory_order_relaxed) <= now;
-}
+static bool backend_tried(const BackendHealth *b, const void *userdata) {
+        const Conn *c = userdata;
 
-static bool backend_tried(const Conn *c, const BackendHealth *b) {
         for (unsigned i = 0; i < c->n_tried; i++)
                 if (c->tried[i] == b)
                         return true;
         return false;
 }
 
-/* round_robin: weighted rotation on the set's shared ticket.
- * least_conn: the usable backend with the fewest requests in flight per unit of weight. "In
- * flight" is BackendHealth.active: requests (or relays) holding a backend connection, counted
- * once per backend address for all routes and all workers (an atomic read without a lock);
- * kept-alive idle connections in the pools do not count. So while one backend is busier, every
- * new request goes elsewhere, whichever worker accepted it. Two workers choosing at the same
- * instant may both see the same counts and pick the same backend: the balance is exact for
- * sequential choices, approximate for simultaneous ones. Equal loads fall back to the ticket,
- * i.e. to round-robin, so once the busy request ends either backend may be chosen. */
-static BackendHealth *backend_select(Conn *c, const RouteBackendSet *cset) {
-        RouteBackendSet *set = (RouteBackendSet *) cset; /* rr_next is the mutable part */
-        unsigned long ticket = atomic_fetch_add_explicit(&set->rr_next, 1, memory_order_relaxed);
-        uint64_t now = c->worker->now;
-        unsigned pos = (unsigned) (ticket % set->total_weight);
-        size_t first = 0;
-        BackendHealth *best = NULL;
-        long best_active = 0;
-        unsigned best_weight = 1;
-
-        /* Weighted: the ticket falls in one backend's share of the total weight. */
-        for (size_t i = 0; i < set->n_backends; i++) {
-                if (pos < set->backends[i].weight) {
-                        first = i;
-                        break;
-                }
-                pos -= set->backends[i].weight;
-        }
-
-        for (size_t k = 0; k < set->n_backends; k++) {
-                const RouteBackend *rb = &set->backends[(first + k) % set->n_backends];
-                BackendHealth *b = rb->health;
-                long active;
-
-                if (!b || backend_tried(c, b) || !backend_usable(b, now))
-                        continue;
-                if (set->balance == PROXY_BALANCE_ROUND_ROBIN)
-                        return b;
-                /* least_conn: the fewest in flight per unit of weight, ties to the ticket. */
-                active = atomic_load_explicit(&b->active, memory_order_relaxed);
-                if (!best || active * (long) best_weight < best_active * (long) rb->weight) {
-                        best = b;
-                        best_active = active;
-                        best_weight = rb->weight;
-                }
-        }
-        return best;
+static BackendHealth *backend_select(Conn *c, const RouteBackendSet *set) {
+        return proxy_backend_select(set, c->worker->now, backend_tried, c);
 }
 
 static void backend_failed(Worker *w, BackendHealth *b) {
-        const ProxyConfig *cfg = &w->proxy->config;
-
-        if (atomic_fetch_add(&b->failures, 1) + 1 >= cfg->eject_failures) {
-                atomic_store(&b->ejected_until, w->now + cfg->eject_usec);
-                atomic_store(&b->failures, 0);
-        }
-}
-
-static void backend_succeeded(BackendHealth *b) {
-        if (atomic_load_explicit(&b->failures, memory_order_relaxed) != 0)
-                atomic_store(&b->failures, 0);
+        proxy_backend_failed(&w->proxy->config, b, w->now);
 }
 
 static void upstream_close(Worker *w, Upstream *u) {
@@ -1016,7 +959,7 @@ static void conn_request_finished(Conn *c) {
 
         conn_account(c, c->resp.status >= 500);
         if (c->up)
-                backend_succeeded(c->up->backend);
+                proxy_backend_succeeded(c->up->backend);
         conn_backend_done(c, reusable);
         buf_release_if_empty(w, &c->uin);
         c->resp_done = true;
@@ -1292,7 +1235,7 @@ static void conn_relay(Conn *c) {
                 c->state = CONN_CLOSING;
                 c->resp_started = true;
                 if (c->up)
-                        backend_succeeded(c->up->backend);
+                        proxy_backend_succeeded(c->up->backend);
                 return conn_free(c);
         }
         c->deadline = w->now + w->proxy->config.idle_timeout_usec;
@@ -1512,7 +1455,7 @@ static void on_upstream(Upstream *u, uint32_t events) {
                 if (err != 0 || (events & (EPOLLERR | EPOLLHUP)))
                         return conn_backend_failed(c, true, 503);
                 if (c->tcp) {
-                        backend_succeeded(u->backend);
+                        proxy_backend_succeeded(u->backend);
                         conn_enter_relay(c);
                         return conn_process(c);
                 }

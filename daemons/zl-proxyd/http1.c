@@ -64,10 +64,6 @@ static int on_header_value(http_parser *hp, const char *at, size_t n) {
         return 0;
 }
 
-bool http1_slice_eq_lower(Http1Slice s, const char *lower) {
-        return strlen(lower) == s.len && strncasecmp(s.base, lower, s.len) == 0;
-}
-
 bool http1_slice_has_token(Http1Slice s, const char *lower) {
         size_t want = strlen(lower);
         const char *p = s.base, *end = s.base + s.len;

@@ -608,6 +608,31 @@ static bool buf_appendf(ProxyBuf *b, const char *fmt, ...) {
         return true;
 }
 
+/* The per-request heads are built with these rather than buf_appendf: vsnprintf's format
+ * parsing was the largest user-space cost after http_parser. */
+static bool buf_append_str(ProxyBuf *b, const char *s) {
+        return buf_append(b, s, strlen(s));
+}
+
+static bool buf_append_uint(ProxyBuf *b, uint64_t v) {
+        char digits[20];
+        size_t i = sizeof digits;
+
+        do {
+                digits[--i] = (char) ('0' + v % 10);
+                v /= 10;
+        } while (v > 0);
+        return buf_append(b, digits + i, sizeof digits - i);
+}
+
+/* Lower-case hex, zero-padded to 16 digits (PRIx64 with %016). */
+static void hex16(char dst[static 16], uint64_t v) {
+        static const char xdigits[] = "0123456789abcdef";
+
+        for (size_t i = 16; i > 0; i--, v >>= 4)
+                dst[i - 1] = xdigits[v & 0xf];
+}
+
 static const char *status_reason(unsigned status) {
         switch (status) {
         case 400:
@@ -680,8 +705,8 @@ static int build_request_head(Conn *c, Http1Slice host) {
         Worker *w = c->worker;
         bool ok;
 
-        ok = buf_appendf(b, "%s ", http_method_str(p->method)) && buf_append_slice(b, p->url) &&
-             buf_append(b, " HTTP/1.1\r\n", 11);
+        ok = buf_append_str(b, http_method_str(p->method)) && buf_append(b, " ", 1) &&
+             buf_append_slice(b, p->url) && buf_append(b, " HTTP/1.1\r\n", 11);
         for (size_t i = 0; ok && i < p->n_headers; i++) {
                 const Http1Header *h = &p->headers[i];
                 Http1Slice n = h->name;
@@ -711,9 +736,9 @@ static int build_request_head(Conn *c, Http1Slice host) {
         if (!ok)
                 return -ENOBUFS;
 
-        ok = (xff ? buf_append(b, "X-Forwarded-For: ", 17) && buf_append_slice(b, xff->value) &&
-                              buf_appendf(b, ", %s\r\n", c->peer)
-                  : buf_appendf(b, "X-Forwarded-For: %s\r\n", c->peer)) &&
+        ok = buf_append(b, "X-Forwarded-For: ", 17) &&
+             (!xff || (buf_append_slice(b, xff->value) && buf_append(b, ", ", 2))) &&
+             buf_append_str(b, c->peer) && buf_append(b, "\r\n", 2) &&
              (c->secure ? buf_append(b, "X-Forwarded-Proto: https\r\n", 26)
                         : buf_append(b, "X-Forwarded-Proto: http\r\n", 25));
         if (ok && host.len > 0)
@@ -727,7 +752,7 @@ static int build_request_head(Conn *c, Http1Slice host) {
         /* W3C trace context: keep a valid incoming trace id and flags, with our own span as the
          * parent; start a trace otherwise. */
         if (ok) {
-                char trace[33], flags[3] = "01";
+                char trace[32], flags[2] = { '0', '1' }, span[16];
                 bool valid = tp && tp->value.len == 55 && tp->value.base[2] == '-' &&
                              tp->value.base[35] == '-' && tp->value.base[52] == '-' &&
                              strneq(tp->value.base, "00", 2);
@@ -742,12 +767,14 @@ static int build_request_head(Conn *c, Http1Slice host) {
                 if (valid) {
                         memcpy(trace, tp->value.base + 3, 32);
                         memcpy(flags, tp->value.base + 53, 2);
-                } else
-                        snprintf(trace, sizeof trace, "%016" PRIx64 "%016" PRIx64, rng_next(w),
-                                 rng_next(w));
-                trace[32] = 0;
-                ok = buf_appendf(b, "traceparent: 00-%s-%016" PRIx64 "-%.2s\r\n", trace,
-                                 rng_next(w) | 1, flags);
+                } else {
+                        hex16(trace, rng_next(w));
+                        hex16(trace + 16, rng_next(w));
+                }
+                hex16(span, rng_next(w) | 1);
+                ok = buf_append(b, "traceparent: 00-", 16) && buf_append(b, trace, 32) &&
+                     buf_append(b, "-", 1) && buf_append(b, span, 16) && buf_append(b, "-", 1) &&
+                     buf_append(b, flags, 2) && buf_append(b, "\r\n", 2);
         }
         if (ok)
                 ok = c->upgrade ? buf_appendf(b, "Connection: upgrade\r\nUpgrade: %.*s\r\n\r\n",
@@ -921,8 +948,8 @@ static void response_head(Conn *c) {
         keep = c->client_keep_alive && !p->body_until_eof;
         if (p->status == 101)
                 keep = true;
-        ok = buf_appendf(b, "HTTP/1.1 %u ", p->status) && buf_append_slice(b, p->reason) &&
-             buf_append(b, "\r\n", 2);
+        ok = buf_append(b, "HTTP/1.1 ", 9) && buf_append_uint(b, p->status) &&
+             buf_append(b, " ", 1) && buf_append_slice(b, p->reason) && buf_append(b, "\r\n", 2);
         for (size_t i = 0; ok && i < p->n_headers; i++) {
                 const Http1Header *h = &p->headers[i];
                 if (http1_slice_eq_lower(h->name, "connection") ||
@@ -936,12 +963,14 @@ static void response_head(Conn *c) {
                      buf_append_slice(b, h->value) && buf_append(b, "\r\n", 2);
         }
         if (ok && hsts > 0)
-                ok = buf_appendf(b, "Strict-Transport-Security: max-age=%" PRIu64 "\r\n", hsts);
+                ok = buf_append(b, "Strict-Transport-Security: max-age=", 35) &&
+                     buf_append_uint(b, hsts) && buf_append(b, "\r\n", 2);
         if (ok && p->status == 101)
                 ok = buf_append(b, "Connection: upgrade\r\n\r\n", 23);
         else if (ok)
-                ok = buf_appendf(b, "Via: " VIA_TOKEN "\r\nConnection: %s\r\n\r\n",
-                                 keep ? "keep-alive" : "close");
+                ok = keep ? buf_append_str(b,
+                                           "Via: " VIA_TOKEN "\r\nConnection: keep-alive\r\n\r\n")
+                          : buf_append_str(b, "Via: " VIA_TOKEN "\r\nConnection: close\r\n\r\n");
         if (!ok) {
                 c->resp_started = false;
                 return conn_answer(c, 502);

@@ -4,6 +4,7 @@
 # python backends on 127.0.0.1: forwarded headers, keep-alive, pipelining, chunked both ways,
 # balancing, ejection, 503, WebSocket, TCP relay, slow-loris, malformed requests. TAP output.
 set -uo pipefail
+. "$(dirname "$0")/../lib/netns.sh"
 
 server=$1
 srcdir=$2

@@ -8,6 +8,7 @@
 # route refused, plain ones still served, when the module cannot be loaded; GOAWAY and open
 # streams finished when a listener goes or the proxy stops; slow uploads over HTTP/2. TAP output.
 set -uo pipefail
+. "$(dirname "$0")/../lib/netns.sh"
 
 server=$1
 srcdir=$2

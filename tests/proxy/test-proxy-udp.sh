@@ -5,6 +5,7 @@
 # datagrams, idle expiry, a dead backend's sessions moving, reloads keeping sessions, and http
 # beside udp on one port. TAP output.
 set -uo pipefail
+. "$(dirname "$0")/../lib/netns.sh"
 
 server=$1
 srcdir=$2

@@ -9,6 +9,7 @@
 #
 # usage: test-proxyd.sh ZL_PROXYD ZLCTL SRCDIR
 set -uo pipefail
+. "$(dirname "$0")/../lib/netns.sh"
 
 proxyd=$1 zlctl=$2 srcdir=$3
 . "$srcdir/../bus/lib.sh"

@@ -120,3 +120,16 @@ char *zlctl_bus_error_message(const sd_bus_error *e) {
                 return NULL;
         return s;
 }
+
+int zlctl_log_call_error(int r, const sd_bus_error *e, const char *what) {
+        _cleanup_free_ char *m = NULL;
+
+        if (sd_bus_error_is_set(e)) {
+                m = zlctl_bus_error_message(e);
+                if (!m)
+                        return log_oom();
+                log_error("Failed to %s: %s", what, m);
+                return r;
+        }
+        return log_error_errno(r, "Failed to %s: %m", what);
+}

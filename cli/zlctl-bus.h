@@ -18,3 +18,7 @@ int zlctl_bus_open(sd_bus **ret, char **ret_where);
 /* The message for an error received from the bus: "MESSAGE (org.zlayer.Error.NotFound)" style
  * text into a new string; NULL on OOM. */
 char *zlctl_bus_error_message(const sd_bus_error *e);
+
+/* Logs "Failed to WHAT: MESSAGE (org.zlayer.Error.X)" for a failed call (or the errno text
+ * when no bus error is set) and returns r (-ENOMEM on OOM). */
+int zlctl_log_call_error(int r, const sd_bus_error *e, const char *what);

@@ -67,20 +67,6 @@ static int parse_output(const char *command, const char *s, bool *ret_json) {
         return 0;
 }
 
-/* Logs "Failed to WHAT: MESSAGE (org.zlayer.Error.X)" for a failed call and returns r. */
-static int log_call_error(int r, const sd_bus_error *e, const char *what) {
-        _cleanup_free_ char *m = NULL;
-
-        if (sd_bus_error_is_set(e)) {
-                m = zlctl_bus_error_message(e);
-                if (!m)
-                        return log_oom();
-                log_error("Failed to %s: %s", what, m);
-                return r;
-        }
-        return log_error_errno(r, "Failed to %s: %m", what);
-}
-
 static int open_bus(sd_bus **ret) {
         return zlctl_bus_open(ret, NULL);
 }
@@ -317,7 +303,7 @@ static int list_containers(sd_bus *bus, const char *state, const char *name, cha
                 return log_error_errno(r, "Failed to build the ListContainers call: %m");
         r = sd_bus_call(bus, m, CALL_TIMEOUT_USEC, &error, &reply);
         if (r < 0)
-                return log_call_error(r, &error, "list the containers");
+                return zlctl_log_call_error(r, &error, "list the containers");
 
         r = sd_bus_message_enter_container(reply, 'a', "(ssssuittta{ss}s)");
         while (r >= 0) {
@@ -362,7 +348,7 @@ static int inspect_container(sd_bus *bus, const char *id, json_t **ret) {
                 return log_oom();
         r = runtime_call(bus, "InspectContainer", CALL_TIMEOUT_USEC, &error, &reply, "s", id);
         if (r < 0)
-                return log_call_error(r, &error, what);
+                return zlctl_log_call_error(r, &error, what);
         r = sd_bus_message_read(reply, "s", &text);
         if (r < 0)
                 return log_error_errno(r, "Failed to read the reply to InspectContainer: %m");
@@ -820,7 +806,7 @@ static int create_container(sd_bus *bus, const CreateArgs *a, char **ret_id, cha
         /* From an image the reply waits for a pull, which may take long. */
         r = sd_bus_call(bus, m, a->image ? PULL_TIMEOUT_USEC : CALL_TIMEOUT_USEC, &error, &reply);
         if (r < 0)
-                return log_call_error(r, &error, "create the container");
+                return zlctl_log_call_error(r, &error, "create the container");
         r = sd_bus_message_read(reply, "so", &i, &p);
         if (r < 0)
                 return log_error_errno(r, "Failed to read the reply to CreateContainer: %m");
@@ -859,7 +845,7 @@ static int container_call(sd_bus *bus, const char *method, const char *verb, con
                 what = strjoin(verb, " container '", id, "'");
                 if (!what)
                         return log_oom();
-                return log_call_error(r, &error, what);
+                return zlctl_log_call_error(r, &error, what);
         }
         return 0;
 }
@@ -1146,14 +1132,14 @@ static int run_poll_state(RunContext *ctx) {
                         run_set_exited(ctx, -1);
                         return 0;
                 }
-                return log_call_error(r, &error, "read the container's state");
+                return zlctl_log_call_error(r, &error, "read the container's state");
         }
         if (!streq(state, "exited"))
                 return 0;
         r = sd_bus_get_property_trivial(ctx->bus, RUNTIME_SERVICE, ctx->path, CONTAINER_IFACE,
                                         "ExitCode", &error, 'i', &code);
         if (r < 0)
-                return log_call_error(r, &error, "read the container's exit code");
+                return zlctl_log_call_error(r, &error, "read the container's exit code");
         run_set_exited(ctx, code);
         return 0;
 }
@@ -2471,7 +2457,7 @@ static int on_wait_exec(sd_bus_message *m, void *userdata, sd_bus_error *ret_err
 
         ctx->exit_known = true;
         if (e) {
-                (void) log_call_error(-zl_bus_error_to_errno(e), e, "wait for the command");
+                (void) zlctl_log_call_error(-zl_bus_error_to_errno(e), e, "wait for the command");
                 ctx->exit_code = -1;
         } else {
                 r = sd_bus_message_read(m, "i", &code);
@@ -2702,7 +2688,7 @@ static int verb_container_exec(int argc, char *argv[]) {
                 what = strjoin("run the command in container '", id, "'");
                 if (!what)
                         return log_oom(), ZLCTL_EXIT_FAILURE;
-                return log_call_error(r, &error, what), ZLCTL_EXIT_FAILURE;
+                return zlctl_log_call_error(r, &error, what), ZLCTL_EXIT_FAILURE;
         }
         r = sd_bus_message_read(reply, "hhs", &fd_io, &fd_err, &eid);
         if (r < 0)

@@ -63,19 +63,6 @@ static int parse_common(const char *command, const char *summary, int argc, char
         return 1;
 }
 
-static int log_call_error(int r, const sd_bus_error *e, const char *what) {
-        _cleanup_free_ char *m = NULL;
-
-        if (sd_bus_error_is_set(e)) {
-                m = zlctl_bus_error_message(e);
-                if (!m)
-                        return log_oom();
-                log_error("Failed to %s: %s", what, m);
-                return r;
-        }
-        return log_error_errno(r, "Failed to %s: %m", what);
-}
-
 /* ListAttachments: the reply (which the strings in *ret point into) and the rows. */
 static int list_attachments(sd_bus *bus, sd_bus_message **ret_reply, Attachment **ret,
                             size_t *ret_n) {
@@ -88,7 +75,7 @@ static int list_attachments(sd_bus *bus, sd_bus_message **ret_reply, Attachment 
         r = sd_bus_call_method(bus, NETWORK_SERVICE, NETWORK_PATH, NETWORK_IFACE, "ListAttachments",
                                &e, &reply, "");
         if (r < 0)
-                return log_call_error(r, &e, "list the attachments");
+                return zlctl_log_call_error(r, &e, "list the attachments");
         r = sd_bus_message_enter_container(reply, 'a', "(ssssssu)");
         while (r >= 0) {
                 Attachment x;
@@ -189,7 +176,7 @@ static int get_string_property(sd_bus *bus, const char *name, char **ret) {
                                        ret);
         if (r < 0) {
                 _cleanup_free_ char *what = strjoin("read ", name);
-                return log_call_error(r, &e, what ?: name);
+                return zlctl_log_call_error(r, &e, what ?: name);
         }
         return 0;
 }

@@ -79,19 +79,6 @@ static int parse_options(const char *command, const char *args, const char *summ
         return 1;
 }
 
-static int log_call_error(int r, const sd_bus_error *e, const char *what) {
-        _cleanup_free_ char *m = NULL;
-
-        if (sd_bus_error_is_set(e)) {
-                m = zlctl_bus_error_message(e);
-                if (!m)
-                        return log_oom();
-                log_error("Failed to %s: %s", what, m);
-                return r;
-        }
-        return log_error_errno(r, "Failed to %s: %m", what);
-}
-
 static int print_json(json_t *root) {
         _cleanup_free_ char *text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
 
@@ -114,7 +101,7 @@ static int list_routes(sd_bus *bus, json_t **ret) {
         r = sd_bus_call_method(bus, PROXY_SERVICE, PROXY_PATH, PROXY_IFACE, "ListRoutes", &e,
                                &reply, "");
         if (r < 0)
-                return log_call_error(r, &e, "list the routes");
+                return zlctl_log_call_error(r, &e, "list the routes");
         r = sd_bus_message_read(reply, "s", &text);
         if (r < 0)
                 return log_error_errno(r, "Failed to parse the routes: %m");
@@ -222,7 +209,7 @@ static int verb_proxy_backends(int argc, char *argv[]) {
         r = sd_bus_call_method(bus, PROXY_SERVICE, PROXY_PATH, PROXY_IFACE, "ListBackends", &e,
                                &reply, "");
         if (r < 0)
-                return log_call_error(r, &e, "list the backends"), ZLCTL_EXIT_FAILURE;
+                return zlctl_log_call_error(r, &e, "list the backends"), ZLCTL_EXIT_FAILURE;
         t = table_new("ADDRESS", "HEALTH", "CHECK", "LAST-CHECK", "ACTIVE", "FAILURES", "ROUTES");
         if (!t || !arr)
                 return log_oom(), ZLCTL_EXIT_FAILURE;
@@ -329,12 +316,12 @@ static int verb_proxy_stats(int argc, char *argv[]) {
                 r = sd_bus_message_read_array(bounds_reply, 't', (const void **) &bounds,
                                               &n_bounds);
         if (r < 0)
-                return log_call_error(r, &e, "read the latency bounds"), ZLCTL_EXIT_FAILURE;
+                return zlctl_log_call_error(r, &e, "read the latency bounds"), ZLCTL_EXIT_FAILURE;
         n_bounds /= sizeof(uint64_t);
         r = sd_bus_call_method(bus, PROXY_SERVICE, PROXY_PATH, PROXY_IFACE, "GetRouteStats", &e,
                                &reply, "");
         if (r < 0)
-                return log_call_error(r, &e, "get the route counters"), ZLCTL_EXIT_FAILURE;
+                return zlctl_log_call_error(r, &e, "get the route counters"), ZLCTL_EXIT_FAILURE;
         t = table_new("ROUTE", "REQUESTS", "ERRORS", "BYTES-IN", "BYTES-OUT", "RPS", "P50", "P99");
         if (!t || !arr || !jbounds)
                 return log_oom(), ZLCTL_EXIT_FAILURE;
@@ -536,7 +523,7 @@ static int verb_proxy_apply(int argc, char *argv[]) {
                                "ss", owner, json);
         if (r < 0) {
                 what = strjoin("set the routes of '", owner, "'");
-                return log_call_error(r, &e, what ?: "set the routes"), ZLCTL_EXIT_FAILURE;
+                return zlctl_log_call_error(r, &e, what ?: "set the routes"), ZLCTL_EXIT_FAILURE;
         }
         log_info("Routes of '%s' set from '%s'.", owner,
                  streq(argv[optind], "-") ? "<stdin>" : argv[optind]);
@@ -563,7 +550,7 @@ static int verb_proxy_clear(int argc, char *argv[]) {
                                "s", argv[optind]);
         if (r < 0) {
                 what = strjoin("clear the routes of '", argv[optind], "'");
-                return log_call_error(r, &e, what ?: "clear the routes"), ZLCTL_EXIT_FAILURE;
+                return zlctl_log_call_error(r, &e, what ?: "clear the routes"), ZLCTL_EXIT_FAILURE;
         }
         return ZLCTL_EXIT_OK;
 }

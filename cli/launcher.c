@@ -397,18 +397,6 @@ static bool daemon_dir_usable(const char *dir, bool in_tree) {
         return p && stat(p, &st) >= 0 && S_ISREG(st.st_mode) && access(p, X_OK) == 0;
 }
 
-/* The directory zlctl runs from, resolved through /proc/self/exe. */
-static int self_dir(char **ret) {
-        char buf[PATH_MAX];
-        ssize_t n;
-
-        n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-        if (n < 0)
-                return -errno;
-        buf[n] = '\0';
-        return path_dirname(buf, ret);
-}
-
 int launcher_daemon_dir_layout(const char *dir, bool *ret_in_tree) {
         bool in_tree;
 
@@ -446,7 +434,7 @@ int launcher_find_daemon_dir(char **ret, bool *ret_in_tree) {
                 return 0;
         }
 
-        if (self_dir(&dir) >= 0) {
+        if (path_self_dir(&dir) >= 0) {
                 _cleanup_free_ char *build = NULL;
 
                 /* zlctl is BUILDDIR/cli/zlctl in a build tree. */
@@ -480,7 +468,7 @@ bool launcher_in_build_tree(void) {
         struct stat st;
 
         /* zlctl is BUILDDIR/cli/zlctl, and meson keeps its private state in every build dir. */
-        if (self_dir(&dir) < 0 || path_dirname(dir, &build) < 0)
+        if (path_self_dir(&dir) < 0 || path_dirname(dir, &build) < 0)
                 return false;
         marker = path_join(build, "meson-private");
         return marker && stat(marker, &st) >= 0 && S_ISDIR(st.st_mode);

@@ -13,6 +13,7 @@
 
 #include "hostname-util.h"
 #include "log.h"
+#include "path-util.h"
 #include "proxy-tls-module.h"
 #include "proxy-tls.h"
 
@@ -35,20 +36,11 @@ static const ProxyTlsModule *mod(void) {
 
 /* The module beside the running executable, if there is one there. */
 static bool module_beside_exe(char *buf, size_t size) {
-        char exe[PATH_MAX];
-        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-        char *slash;
+        _cleanup_free_ char *p = NULL;
 
-        if (n <= 0)
+        if (path_beside_self(PROXY_TLS_MODULE_NAME, F_OK, &p) < 0)
                 return false;
-        exe[n] = 0;
-        slash = strrchr(exe, '/');
-        if (!slash)
-                return false;
-        *slash = 0;
-        if ((size_t) snprintf(buf, size, "%s/%s", exe, PROXY_TLS_MODULE_NAME) >= size)
-                return false;
-        return access(buf, F_OK) == 0;
+        return (size_t) snprintf(buf, size, "%s", p) < size;
 }
 
 static int module_load_locked(void) {

@@ -112,20 +112,10 @@ Manager *manager_free(Manager *m) {
 /* zl-monitor is installed beside zl-runtimed, and built beside it: look there first, so a
  * build tree (zlctl local start) runs its own monitor rather than an installed one. */
 static char *monitor_default_path(void) {
-        char exe[PATH_MAX];
-        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        char *p;
 
-        if (n > 0) {
-                exe[n] = 0;
-                char *slash = strrchr(exe, '/');
-                if (slash) {
-                        _cleanup_free_ char *p = NULL;
-                        *slash = 0;
-                        p = path_join(exe, "zl-monitor");
-                        if (p && access(p, X_OK) == 0)
-                                return TAKE_PTR(p);
-                }
-        }
+        if (path_beside_self("zl-monitor", X_OK, &p) >= 0)
+                return p;
         return strdup(ZL_LIBEXECDIR "/zl-monitor");
 }
 

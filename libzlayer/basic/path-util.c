@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* path-util.c: path syntax helpers; none of them looks at the file system. */
+/* path-util.c: path syntax helpers (none of which looks at the file system), and the directory
+ * of the running executable. */
+#include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <unistd.h>
 
 #include "path-util.h"
 
@@ -192,4 +195,36 @@ bool path_is_safe_relative(const char *p) {
                         return true;
                 p += n + 1;
         }
+}
+
+int path_self_dir(char **ret) {
+        char buf[PATH_MAX];
+        ssize_t n;
+
+        assert(ret);
+
+        n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+        if (n < 0)
+                return -errno;
+        buf[n] = '\0';
+        return path_dirname(buf, ret);
+}
+
+int path_beside_self(const char *name, int mode, char **ret) {
+        _cleanup_free_ char *dir = NULL, *p = NULL;
+        int r;
+
+        assert(name);
+        assert(ret);
+
+        r = path_self_dir(&dir);
+        if (r < 0)
+                return r;
+        p = path_join(dir, name);
+        if (!p)
+                return -ENOMEM;
+        if (access(p, mode) < 0)
+                return -errno;
+        *ret = TAKE_PTR(p);
+        return 0;
 }

@@ -39,3 +39,9 @@ int path_dirname(const char *p, char **ret);
 /* For paths taken from untrusted input such as archive members: not empty, not absolute, no
  * ".." component, shorter than PATH_MAX. */
 bool path_is_safe_relative(const char *p);
+
+/* The directory of the running executable (from /proc/self/exe): where a build tree or an
+ * installation keeps the programs and modules that belong beside it. */
+int path_self_dir(char **ret);
+/* DIR/name for that directory when such a file exists there (access(mode)); -ENOENT if not. */
+int path_beside_self(const char *name, int mode, char **ret);

@@ -1,5 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* test-path-util.c: path syntax: normalization, joining, simplifying, prefixes, components. */
+/* test-path-util.c: path syntax: normalization, joining, simplifying, prefixes, components;
+ * the running executable's directory. */
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
 #include "path-util.h"
 #include "tests.h"
 
@@ -167,4 +172,19 @@ TEST(safe_relative) {
         ASSERT_FALSE(path_is_safe_relative(long_path));
         long_path[PATH_MAX - 1] = '\0';
         ASSERT_TRUE(path_is_safe_relative(long_path));
+}
+
+TEST(self_dir) {
+        _cleanup_free_ char *dir = NULL, *me = NULL, *base = NULL, *p = NULL;
+
+        /* The test program itself lies in the directory found, under its own name. */
+        ASSERT_OK(path_self_dir(&dir));
+        ASSERT_TRUE(path_is_absolute(dir));
+        ASSERT_OK(path_basename(program_invocation_name, &base));
+        ASSERT_OK(path_beside_self(base, X_OK, &p));
+        me = path_join(dir, base);
+        ASSERT_STREQ(p, me);
+        p = mfree(p);
+        ASSERT_ERROR(path_beside_self("no-such-file-beside-the-test", F_OK, &p), ENOENT);
+        ASSERT_NULL(p);
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "bus-error.h"
+#include "bus-options.h"
 #include "hostname-util.h"
 #include "log.h"
 #include "netd-bus.h"
@@ -42,64 +43,35 @@ static const char *mac_to_string(const struct ether_addr *a, char buf[static 18]
         return buf;
 }
 
-static int read_attach_options(sd_bus_message *m, uint32_t *mtu, const char **hostname) {
+typedef struct AttachOptions {
+        uint32_t mtu; /* 0: the node's */
+        const char *hostname; /* points into the message */
+} AttachOptions;
+
+static const ZlBusOption attach_options[] = {
+        ZL_BUS_OPTION("mtu", "u", zl_bus_option_uint32, AttachOptions, mtu),
+        ZL_BUS_OPTION("hostname", "s", zl_bus_option_string_ref, AttachOptions, hostname),
+        ZL_BUS_OPTION_IGNORED("traceparent", "s"),
+};
+
+/* 0 after replying InvalidArgument. */
+static int read_attach_options(sd_bus_message *m, AttachOptions *o) {
         int r;
 
-        r = sd_bus_message_enter_container(m, 'a', "{sv}");
-        if (r < 0)
+        r = zl_bus_read_options_or_reply(m, NULL, attach_options, ELEMENTSOF(attach_options), o);
+        if (r <= 0)
                 return r;
-        while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
-                const char *key, *contents, *want;
-                char type;
-
-                r = sd_bus_message_read(m, "s", &key);
-                if (r < 0)
-                        return r;
-                if (streq(key, "mtu"))
-                        want = "u";
-                else if (streq(key, "hostname") || streq(key, "traceparent"))
-                        want = "s";
-                else {
-                        r = zl_bus_reply_errnof(m, EINVAL, "options: unknown option '%s'", key);
-                        return r < 0 ? r : 0;
-                }
-                r = sd_bus_message_peek_type(m, &type, &contents);
-                if (r < 0)
-                        return r;
-                if (!streq(contents, want)) {
-                        r = zl_bus_reply_errnof(m, EINVAL,
-                                                "options: '%s' must be of type '%s', not '%s'", key,
-                                                want, contents);
-                        return r < 0 ? r : 0;
-                }
-                if (streq(key, "mtu")) {
-                        r = sd_bus_message_read(m, "v", "u", mtu);
-                        if (r >= 0 && (*mtu < NETD_MTU_MIN || *mtu > NETD_MTU_MAX)) {
-                                r = zl_bus_reply_errnof(m, EINVAL,
-                                                        "options: mtu %u is out of range %u-%u",
-                                                        *mtu, NETD_MTU_MIN, NETD_MTU_MAX);
-                                return r < 0 ? r : 0;
-                        }
-                } else if (streq(key, "hostname")) {
-                        r = sd_bus_message_read(m, "v", "s", hostname);
-                        if (r >= 0 && !hostname_is_valid(*hostname)) {
-                                r = zl_bus_reply_errnof(
-                                        m, EINVAL, "options: hostname '%s' is not a valid hostname",
-                                        *hostname);
-                                return r < 0 ? r : 0;
-                        }
-                } else
-                        r = sd_bus_message_skip(m, "v");
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_exit_container(m);
-                if (r < 0)
-                        return r;
+        if (o->mtu != 0 && (o->mtu < NETD_MTU_MIN || o->mtu > NETD_MTU_MAX)) {
+                r = zl_bus_reply_errnof(m, EINVAL, "options: mtu %u is out of range %u-%u", o->mtu,
+                                        NETD_MTU_MIN, NETD_MTU_MAX);
+                return r < 0 ? r : 0;
         }
-        if (r < 0)
-                return r;
-        r = sd_bus_message_exit_container(m);
-        return r < 0 ? r : 1;
+        if (o->hostname && !hostname_is_valid(o->hostname)) {
+                r = zl_bus_reply_errnof(m, EINVAL, "options: hostname '%s' is not a valid hostname",
+                                        o->hostname);
+                return r < 0 ? r : 0;
+        }
+        return 1;
 }
 
 static int reply_attach_error(sd_bus_message *m, Manager *mgr, int r, const char *id,
@@ -142,12 +114,12 @@ static int method_attach_container(sd_bus_message *m, void *userdata, sd_bus_err
         _cleanup_(manager_attach_result_done) ManagerAttachResult res = {};
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_free_ char *detail = NULL;
-        const char *id, *netns_path, *hostname = NULL;
+        const char *id, *netns_path;
+        AttachOptions o = {};
         char ip[IP_PREFIX_STRING_MAX], gw[IP_PREFIX_STRING_MAX], mac[32];
         Network *nw = userdata;
         Manager *mgr = nw->manager;
         NetdAttachment *a;
-        uint32_t mtu = 0;
         int r;
 
         (void) error;
@@ -163,14 +135,14 @@ static int method_attach_container(sd_bus_message *m, void *userdata, sd_bus_err
         if (netns_path[0] != '/')
                 return zl_bus_reply_errnof(m, EINVAL, "netns_path: '%s' is not an absolute path",
                                            netns_path);
-        r = read_attach_options(m, &mtu, &hostname);
+        r = read_attach_options(m, &o);
         if (r <= 0)
                 return r;
         r = check_root(m);
         if (r <= 0)
                 return r;
 
-        r = manager_attach(mgr, id, netns_path, mtu, hostname, &res, &detail);
+        r = manager_attach(mgr, id, netns_path, o.mtu, o.hostname, &res, &detail);
         if (r < 0)
                 return reply_attach_error(m, mgr, r, id, netns_path, detail);
         a = res.attachment;

@@ -5,9 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "bus-error.h"
+#include "bus-options.h"
 #include "log.h"
 #include "runtime-bus.h"
 #include "runtime-images.h"
@@ -15,16 +17,6 @@
 #include "string-util.h"
 
 #define EXEC_TIMEOUT_DEFAULT_SEC 60U
-
-/* Replaces *p with a copy of s. */
-static int strdup_to(char **p, const char *s) {
-        char *copy = strdup(s);
-
-        if (!copy)
-                return -ENOMEM;
-        free_and_replace(*p, copy);
-        return 0;
-}
 
 static void bus_message_unrefp(sd_bus_message **m) {
         sd_bus_message_unref(*m);
@@ -113,8 +105,6 @@ static int method_simple(sd_bus_message *m, Runtime *rt, async_op_t op) {
 
 /* ---- CreateContainer ------------------------------------------------------------------- */
 
-typedef enum OptionKind { OPT_S, OPT_AS, OPT_B, OPT_T, OPT_U, OPT_D, OPT_ASS } OptionKind;
-
 /* What CreateContainer reads: the container options, and how to get the image. */
 typedef struct CreateArgs {
         ContainerOptions o;
@@ -136,168 +126,39 @@ static void create_args_done(CreateArgs *a) {
         a->registry_auth = mfree(a->registry_auth);
 }
 
-typedef struct CreateOption {
-        const char *name;
-        OptionKind kind;
-        size_t offset; /* in CreateArgs; SIZE_MAX: accepted and ignored */
-} CreateOption;
-
-static const char *const option_signature[] = {
-        [OPT_S] = "s", [OPT_AS] = "as", [OPT_B] = "b",       [OPT_T] = "t",
-        [OPT_U] = "u", [OPT_D] = "d",   [OPT_ASS] = "a{ss}",
-};
-
-#define OPT(n, k, field)                                                                           \
-        { n, k, offsetof(CreateArgs, o.field) }
-static const CreateOption create_options[] = {
-        OPT("rootfs", OPT_S, rootfs),
-        OPT("bundle", OPT_S, bundle),
-        OPT("args", OPT_AS, args),
-        OPT("env", OPT_AS, env),
-        OPT("cwd", OPT_S, cwd),
-        OPT("user", OPT_S, user),
-        OPT("hostname", OPT_S, hostname),
-        OPT("terminal", OPT_B, terminal),
-        OPT("memory", OPT_T, memory),
-        OPT("memory_swap", OPT_T, memory_swap),
-        OPT("cpus", OPT_D, cpus),
-        OPT("cpu_shares", OPT_T, cpu_shares),
-        OPT("pids", OPT_T, pids),
-        OPT("cap_add", OPT_AS, cap_add),
-        OPT("cap_drop", OPT_AS, cap_drop),
-        OPT("read_only", OPT_B, read_only),
-        OPT("network", OPT_S, network),
-        OPT("seccomp", OPT_S, seccomp),
-        OPT("labels", OPT_ASS, labels),
-        OPT("image", OPT_S, image),
-        OPT("log_max_size", OPT_T, log_max_size),
-        OPT("log_max_files", OPT_U, log_max_files),
-        { "pull_policy", OPT_S, offsetof(CreateArgs, pull_policy) },
-        { "entrypoint", OPT_AS, offsetof(CreateArgs, entrypoint) },
-        { "platform", OPT_S, offsetof(CreateArgs, platform) },
-        { "registry_auth", OPT_S, offsetof(CreateArgs, registry_auth) },
-        { "traceparent", OPT_S, SIZE_MAX },
+#define OPT(n, sig, fn, field) ZL_BUS_OPTION(n, sig, fn, CreateArgs, o.field)
+#define ARG(n, sig, fn, field) ZL_BUS_OPTION(n, sig, fn, CreateArgs, field)
+static const ZlBusOption create_options[] = {
+        OPT("rootfs", "s", zl_bus_option_string, rootfs),
+        OPT("bundle", "s", zl_bus_option_string, bundle),
+        OPT("args", "as", zl_bus_option_strv, args),
+        OPT("env", "as", zl_bus_option_strv, env),
+        OPT("cwd", "s", zl_bus_option_string, cwd),
+        OPT("user", "s", zl_bus_option_string, user),
+        OPT("hostname", "s", zl_bus_option_string, hostname),
+        OPT("terminal", "b", zl_bus_option_tristate, terminal),
+        OPT("memory", "t", zl_bus_option_uint64, memory),
+        OPT("memory_swap", "t", zl_bus_option_uint64, memory_swap),
+        OPT("cpus", "d", zl_bus_option_double, cpus),
+        OPT("cpu_shares", "t", zl_bus_option_uint64, cpu_shares),
+        OPT("pids", "t", zl_bus_option_uint64, pids),
+        OPT("cap_add", "as", zl_bus_option_strv, cap_add),
+        OPT("cap_drop", "as", zl_bus_option_strv, cap_drop),
+        OPT("read_only", "b", zl_bus_option_tristate, read_only),
+        OPT("network", "s", zl_bus_option_string, network),
+        OPT("seccomp", "s", zl_bus_option_string, seccomp),
+        OPT("labels", "a{ss}", zl_bus_option_string_map, labels),
+        OPT("image", "s", zl_bus_option_string, image),
+        OPT("log_max_size", "t", zl_bus_option_uint64, log_max_size),
+        OPT("log_max_files", "u", zl_bus_option_uint32_wide, log_max_files),
+        ARG("pull_policy", "s", zl_bus_option_string, pull_policy),
+        ARG("entrypoint", "as", zl_bus_option_strv, entrypoint),
+        ARG("platform", "s", zl_bus_option_string, platform),
+        ARG("registry_auth", "s", zl_bus_option_string, registry_auth),
+        ZL_BUS_OPTION_IGNORED("traceparent", "s"),
 };
 #undef OPT
-
-static int read_string_dict(sd_bus_message *m, char ***ret) {
-        _cleanup_strv_free_ char **l = NULL;
-        const char *k, *v;
-        int r;
-
-        r = sd_bus_message_enter_container(m, 'a', "{ss}");
-        if (r < 0)
-                return r;
-        while ((r = sd_bus_message_read(m, "{ss}", &k, &v)) > 0)
-                if (strv_extend(&l, k) < 0 || strv_extend(&l, v) < 0)
-                        return -ENOMEM;
-        if (r < 0)
-                return r;
-        r = sd_bus_message_exit_container(m);
-        if (r < 0)
-                return r;
-        *ret = TAKE_PTR(l);
-        return 0;
-}
-
-static int read_option_value(sd_bus_message *m, const CreateOption *o, CreateArgs *opts) {
-        void *field = o->offset == SIZE_MAX ? NULL : (uint8_t *) opts + o->offset;
-        const char *s;
-        int b, r;
-
-        switch (o->kind) {
-        case OPT_S:
-                r = sd_bus_message_read(m, "s", &s);
-                if (r < 0 || !field)
-                        return r;
-                return strdup_to(field, s);
-        case OPT_AS: {
-                char **l = NULL;
-                r = sd_bus_message_read_strv(m, &l);
-                if (r < 0)
-                        return r;
-                strv_free(*(char ***) field);
-                *(char ***) field = l ?: calloc(1, sizeof(char *));
-                return *(char ***) field ? 0 : -ENOMEM;
-        }
-        case OPT_ASS: {
-                char **l = NULL;
-                r = read_string_dict(m, &l);
-                if (r < 0)
-                        return r;
-                strv_free(*(char ***) field);
-                *(char ***) field = l;
-                return 0;
-        }
-        case OPT_B:
-                r = sd_bus_message_read(m, "b", &b);
-                if (r >= 0)
-                        *(int *) field = !!b;
-                return r;
-        case OPT_T:
-                return sd_bus_message_read(m, "t", (uint64_t *) field);
-        case OPT_U: {
-                uint32_t u;
-                r = sd_bus_message_read(m, "u", &u);
-                if (r >= 0)
-                        *(uint64_t *) field = u;
-                return r;
-        }
-        case OPT_D:
-                return sd_bus_message_read(m, "d", (double *) field);
-        }
-        return -EINVAL;
-}
-
-/* Reads the options a{sv}; replies InvalidArgument naming the option (returning 0) for an
- * unknown key or a value of the wrong type. */
-static int read_create_options(sd_bus_message *m, CreateArgs *opts) {
-        int r;
-
-        r = sd_bus_message_enter_container(m, 'a', "{sv}");
-        if (r < 0)
-                return r;
-        while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
-                const CreateOption *o = NULL;
-                const char *key, *contents;
-                char type;
-
-                r = sd_bus_message_read(m, "s", &key);
-                if (r < 0)
-                        return r;
-                for (size_t i = 0; i < ELEMENTSOF(create_options); i++)
-                        if (streq(create_options[i].name, key))
-                                o = &create_options[i];
-                if (!o) {
-                        r = zl_bus_reply_errnof(m, EINVAL, "options: unknown option '%s'", key);
-                        return r < 0 ? r : 0;
-                }
-                r = sd_bus_message_peek_type(m, &type, &contents);
-                if (r < 0)
-                        return r;
-                if (!streq(contents, option_signature[o->kind])) {
-                        r = zl_bus_reply_errnof(m, EINVAL,
-                                                "options: '%s' must be of type '%s', not '%s'", key,
-                                                option_signature[o->kind], contents);
-                        return r < 0 ? r : 0;
-                }
-                r = sd_bus_message_enter_container(m, 'v', contents);
-                if (r < 0)
-                        return r;
-                r = read_option_value(m, o, opts);
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_exit_container(m);
-                if (r >= 0)
-                        r = sd_bus_message_exit_container(m);
-                if (r < 0)
-                        return r;
-        }
-        if (r < 0)
-                return r;
-        r = sd_bus_message_exit_container(m);
-        return r < 0 ? r : 1;
-}
+#undef ARG
 
 static int reply_created(sd_bus_message *m, Container *c) {
         _cleanup_free_ char *path = NULL;
@@ -331,7 +192,8 @@ static int method_create_container(sd_bus_message *m, void *userdata, sd_bus_err
         r = sd_bus_message_read(m, "ss", &name, &config_json);
         if (r < 0)
                 return r;
-        r = read_create_options(m, &args);
+        r = zl_bus_read_options_or_reply(m, NULL, create_options, ELEMENTSOF(create_options),
+                                         &args);
         if (r <= 0)
                 return r;
 
@@ -476,73 +338,41 @@ static bool container_matches_labels(Container *c, char *const *labels) {
         return true;
 }
 
+typedef struct ListFilter {
+        const char *state;
+        const char *name;
+        char **labels;
+} ListFilter;
+
+static void list_filter_done(ListFilter *f) {
+        f->labels = strv_free(f->labels);
+}
+
+static const ZlBusOption list_filter[] = {
+        ZL_BUS_OPTION("state", "s", zl_bus_option_string_ref, ListFilter, state),
+        ZL_BUS_OPTION("name", "s", zl_bus_option_string_ref, ListFilter, name),
+        ZL_BUS_OPTION("label", "as", zl_bus_option_strv, ListFilter, labels),
+};
+
 static int method_list_containers(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         _cleanup_(bus_message_unrefp) sd_bus_message *reply = NULL;
-        _cleanup_strv_free_ char **labels = NULL;
-        _cleanup_free_ char *name = NULL;
+        _cleanup_(list_filter_done) ListFilter f = {};
         ContainerState state = _CONTAINER_STATE_INVALID;
         Runtime *rt = userdata;
         int r;
 
         (void) error;
-        r = sd_bus_message_enter_container(m, 'a', "{sv}");
-        if (r < 0)
+        r = zl_bus_read_options_or_reply(m, "filter", list_filter, ELEMENTSOF(list_filter), &f);
+        if (r <= 0)
                 return r;
-        while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
-                const char *key, *contents, *s;
-                char type;
-
-                r = sd_bus_message_read(m, "s", &key);
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_peek_type(m, &type, &contents);
-                if (r < 0)
-                        return r;
-                if (streq(key, "state") || streq(key, "name")) {
-                        if (!streq(contents, "s"))
-                                return zl_bus_reply_errnof(m, EINVAL,
-                                                           "filter: '%s' must be of type 's'", key);
-                        r = sd_bus_message_read(m, "v", "s", &s);
-                        if (r < 0)
-                                return r;
-                        if (streq(key, "state")) {
-                                state = container_state_from_string(s);
-                                if (state < 0)
-                                        return zl_bus_reply_errnof(
-                                                m, EINVAL,
-                                                "filter: state '%s' is not one of 'created', "
-                                                "'running', 'paused', 'exited'",
-                                                s);
-                        } else if (strdup_to(&name, s) < 0)
-                                return -ENOMEM;
-                } else if (streq(key, "label")) {
-                        if (!streq(contents, "as"))
-                                return zl_bus_reply_errnof(m, EINVAL,
-                                                           "filter: 'label' must be of type 'as'");
-                        r = sd_bus_message_enter_container(m, 'v', "as");
-                        if (r < 0)
-                                return r;
-                        labels = strv_free(labels);
-                        r = sd_bus_message_read_strv(m, &labels);
-                        if (r < 0)
-                                return r;
-                        r = sd_bus_message_exit_container(m);
-                        if (r < 0)
-                                return r;
-                } else
+        if (f.state) {
+                state = container_state_from_string(f.state);
+                if (state < 0)
                         return zl_bus_reply_errnof(m, EINVAL,
-                                                   "filter: unknown key '%s' (known: state, name, "
-                                                   "label)",
-                                                   key);
-                r = sd_bus_message_exit_container(m);
-                if (r < 0)
-                        return r;
+                                                   "filter: state '%s' is not one of 'created', "
+                                                   "'running', 'paused', 'exited'",
+                                                   f.state);
         }
-        if (r < 0)
-                return r;
-        r = sd_bus_message_exit_container(m);
-        if (r < 0)
-                return r;
 
         r = sd_bus_message_new_method_return(m, &reply);
         if (r < 0)
@@ -555,9 +385,9 @@ static int method_list_containers(sd_bus_message *m, void *userdata, sd_bus_erro
 
                 if (state >= 0 && c->state != state)
                         continue;
-                if (name && !streq(c->name, name))
+                if (f.name && !streq(c->name, f.name))
                         continue;
-                if (!container_matches_labels(c, labels))
+                if (!container_matches_labels(c, f.labels))
                         continue;
                 r = sd_bus_message_open_container(reply, 'r', "ssssuittta{ss}s");
                 if (r >= 0)
@@ -611,9 +441,24 @@ typedef struct ExecArgs {
         char *cwd;
         uint32_t timeout;
         bool tty;
-        const void *stdin_data;
-        size_t stdin_size;
+        struct iovec stdin_data;
 } ExecArgs;
+
+/* Exec takes a timeout and stdin; ExecStream has a terminal instead. */
+static const ZlBusOption exec_options[] = {
+        ZL_BUS_OPTION("user", "s", zl_bus_option_string, ExecArgs, user),
+        ZL_BUS_OPTION("cwd", "s", zl_bus_option_string, ExecArgs, cwd),
+        ZL_BUS_OPTION("timeout", "u", zl_bus_option_uint32, ExecArgs, timeout),
+        ZL_BUS_OPTION("stdin", "ay", zl_bus_option_bytes_ref, ExecArgs, stdin_data),
+        ZL_BUS_OPTION_IGNORED("traceparent", "s"),
+};
+
+static const ZlBusOption exec_stream_options[] = {
+        ZL_BUS_OPTION("user", "s", zl_bus_option_string, ExecArgs, user),
+        ZL_BUS_OPTION("cwd", "s", zl_bus_option_string, ExecArgs, cwd),
+        ZL_BUS_OPTION("tty", "b", zl_bus_option_bool, ExecArgs, tty),
+        ZL_BUS_OPTION_IGNORED("traceparent", "s"),
+};
 
 static void exec_args_done(ExecArgs *a) {
         strv_free(a->argv);
@@ -648,73 +493,19 @@ static int read_exec_args(sd_bus_message *m, bool stream, ExecArgs *a) {
         }
         a->timeout = EXEC_TIMEOUT_DEFAULT_SEC;
 
-        r = sd_bus_message_enter_container(m, 'a', "{sv}");
-        if (r < 0)
+        if (stream)
+                r = zl_bus_read_options_or_reply(m, NULL, exec_stream_options,
+                                                 ELEMENTSOF(exec_stream_options), a);
+        else
+                r = zl_bus_read_options_or_reply(m, NULL, exec_options, ELEMENTSOF(exec_options),
+                                                 a);
+        if (r <= 0)
                 return r;
-        while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
-                const char *key, *contents, *want, *s;
-                char type;
-
-                r = sd_bus_message_read(m, "s", &key);
-                if (r < 0)
-                        return r;
-                if (streq(key, "user") || streq(key, "cwd") || streq(key, "traceparent"))
-                        want = "s";
-                else if (!stream && streq(key, "timeout"))
-                        want = "u";
-                else if (!stream && streq(key, "stdin"))
-                        want = "ay";
-                else if (stream && streq(key, "tty"))
-                        want = "b";
-                else {
-                        r = zl_bus_reply_errnof(m, EINVAL, "options: unknown option '%s'", key);
-                        return r < 0 ? r : 0;
-                }
-                r = sd_bus_message_peek_type(m, &type, &contents);
-                if (r < 0)
-                        return r;
-                if (!streq(contents, want)) {
-                        r = zl_bus_reply_errnof(m, EINVAL,
-                                                "options: '%s' must be of type '%s', not '%s'", key,
-                                                want, contents);
-                        return r < 0 ? r : 0;
-                }
-                r = sd_bus_message_enter_container(m, 'v', want);
-                if (r < 0)
-                        return r;
-                if (streq(key, "user") || streq(key, "cwd")) {
-                        char **field = streq(key, "user") ? &a->user : &a->cwd;
-                        r = sd_bus_message_read(m, "s", &s);
-                        if (r >= 0)
-                                r = strdup_to(field, s);
-                } else if (streq(key, "traceparent"))
-                        r = sd_bus_message_read(m, "s", &s);
-                else if (streq(key, "timeout")) {
-                        r = sd_bus_message_read(m, "u", &a->timeout);
-                        if (r >= 0 && a->timeout == 0) {
-                                r = zl_bus_reply_errnof(m, EINVAL,
-                                                        "options: 'timeout' must be positive");
-                                return r < 0 ? r : 0;
-                        }
-                } else if (streq(key, "stdin"))
-                        r = sd_bus_message_read_array(m, 'y', &a->stdin_data, &a->stdin_size);
-                else {
-                        int b;
-                        r = sd_bus_message_read(m, "b", &b);
-                        a->tty = b;
-                }
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_exit_container(m);
-                if (r >= 0)
-                        r = sd_bus_message_exit_container(m);
-                if (r < 0)
-                        return r;
+        if (a->timeout == 0) {
+                r = zl_bus_reply_errnof(m, EINVAL, "options: 'timeout' must be positive");
+                return r < 0 ? r : 0;
         }
-        if (r < 0)
-                return r;
-        r = sd_bus_message_exit_container(m);
-        return r < 0 ? r : 1;
+        return 1;
 }
 
 static void on_exec_done(int r, const char *error, int exit_code, const void *out, size_t out_size,
@@ -762,8 +553,8 @@ static int method_exec(sd_bus_message *m, void *userdata, sd_bus_error *error) {
                 .user = a.user,
                 .cwd = a.cwd,
                 .timeout = (usec_t) a.timeout * USEC_PER_SEC,
-                .stdin_data = a.stdin_data,
-                .stdin_size = a.stdin_size,
+                .stdin_data = a.stdin_data.iov_base,
+                .stdin_size = a.stdin_data.iov_len,
         };
         r = manager_exec(rt->manager, c, &req, on_exec_done, sd_bus_message_ref(m), &msg);
         if (r < 0) {
@@ -947,65 +738,13 @@ static int job_path(ImageJob *j, char **ret) {
         return zl_bus_path_encode(RUNTIME_JOB_PREFIX, id, ret);
 }
 
-/* The options of PullImage and PushImage; replies InvalidArgument (returning 0) for a bad one.
- * The strings point into m. */
-static int read_pull_options(sd_bus_message *m, ImagePullOptions *o) {
-        int r;
-
-        r = sd_bus_message_enter_container(m, 'a', "{sv}");
-        if (r < 0)
-                return r;
-        while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
-                const char *key, *contents, **target = NULL;
-                char type;
-
-                r = sd_bus_message_read(m, "s", &key);
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_peek_type(m, &type, &contents);
-                if (r < 0)
-                        return r;
-                if (streq(key, "platform"))
-                        target = &o->platform;
-                else if (streq(key, "auth"))
-                        target = &o->auth;
-                else if (streq(key, "traceparent"))
-                        target = NULL;
-                else if (!streq(key, "insecure")) {
-                        r = zl_bus_reply_errnof(m, EINVAL,
-                                                "options: unknown option '%s' (known: platform, "
-                                                "insecure, auth)",
-                                                key);
-                        return r < 0 ? r : 0;
-                }
-                if (!streq(contents, streq(key, "insecure") ? "b" : "s")) {
-                        r = zl_bus_reply_errnof(m, EINVAL, "options: '%s' must be of type '%s'",
-                                                key, streq(key, "insecure") ? "b" : "s");
-                        return r < 0 ? r : 0;
-                }
-                if (streq(key, "insecure")) {
-                        int b;
-
-                        r = sd_bus_message_read(m, "v", "b", &b);
-                        o->insecure = b;
-                } else {
-                        const char *v;
-
-                        r = sd_bus_message_read(m, "v", "s", &v);
-                        if (r >= 0 && target)
-                                *target = v;
-                }
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_exit_container(m);
-                if (r < 0)
-                        return r;
-        }
-        if (r < 0)
-                return r;
-        r = sd_bus_message_exit_container(m);
-        return r < 0 ? r : 1;
-}
+/* The options of PullImage and PushImage; the strings point into the message. */
+static const ZlBusOption pull_options[] = {
+        ZL_BUS_OPTION("platform", "s", zl_bus_option_string_ref, ImagePullOptions, platform),
+        ZL_BUS_OPTION("insecure", "b", zl_bus_option_bool, ImagePullOptions, insecure),
+        ZL_BUS_OPTION("auth", "s", zl_bus_option_string_ref, ImagePullOptions, auth),
+        ZL_BUS_OPTION_IGNORED("traceparent", "s"),
+};
 
 typedef int (*image_job_start_t)(Images *im, const char *ref, const ImagePullOptions *o,
                                  image_job_done_t done, void *userdata, ImageJob **ret_job,
@@ -1025,7 +764,7 @@ static int method_image_job(sd_bus_message *m, Runtime *rt, image_job_start_t st
         r = sd_bus_message_read(m, "s", &ref);
         if (r < 0)
                 return r;
-        r = read_pull_options(m, &o);
+        r = zl_bus_read_options_or_reply(m, NULL, pull_options, ELEMENTSOF(pull_options), &o);
         if (r <= 0)
                 return r;
         r = start(im, ref, &o, NULL, NULL, &j, &msg);

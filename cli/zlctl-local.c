@@ -209,15 +209,13 @@ _noreturn_ static void exec_supervisor(const char *exe, const char *dir, const c
 static int spawn_supervisor(const char *dir, const char *daemon_dir, const char *policy,
                             int *ret_ready_fd) {
         _cleanup_close_ int pipe_r = -EBADF, pipe_w = -EBADF;
-        char exe[PATH_MAX];
-        ssize_t n;
-        int p[2], status;
+        _cleanup_free_ char *exe = NULL;
+        int p[2], r, status;
         pid_t pid;
 
-        n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-        if (n < 0)
-                return log_error_errno(errno, "Failed to find our own executable: %m");
-        exe[n] = '\0';
+        r = path_self_exe(&exe);
+        if (r < 0)
+                return log_error_errno(r, "Failed to find our own executable: %m");
         if (pipe2(p, O_CLOEXEC) < 0)
                 return log_error_errno(errno, "Failed to create a pipe: %m");
         pipe_r = p[0];

@@ -1783,19 +1783,10 @@ int images_new(Manager *m, const char *state_dir, const ImagesCallbacks *callbac
         im->login_file = path_join(state_dir, "auth.json");
         if (!im->root || !im->login_file)
                 return -ENOMEM;
-        /* Resolved now: a daemon upgraded in place keeps running its own jobs' code, and
-         * under valgrind the link names the program, not the tool. */
-        {
-                char exe[PATH_MAX];
-                ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-
-                if (n <= 0)
-                        return n < 0 ? -errno : -EIO;
-                exe[n] = 0;
-                im->exe = strdup(exe);
-                if (!im->exe)
-                        return -ENOMEM;
-        }
+        /* Resolved now: a daemon upgraded in place keeps running its own jobs' code. */
+        r = path_self_exe(&im->exe);
+        if (r < 0)
+                return r;
         r = mkdir_p(im->root, 0700);
         if (r < 0)
                 return r;

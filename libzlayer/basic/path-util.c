@@ -197,7 +197,7 @@ bool path_is_safe_relative(const char *p) {
         }
 }
 
-int path_self_dir(char **ret) {
+int path_self_exe(char **ret) {
         char buf[PATH_MAX];
         ssize_t n;
 
@@ -206,8 +206,23 @@ int path_self_dir(char **ret) {
         n = readlink("/proc/self/exe", buf, sizeof buf - 1);
         if (n < 0)
                 return -errno;
+        if (n == 0)
+                return -EIO;
         buf[n] = '\0';
-        return path_dirname(buf, ret);
+        *ret = strdup(buf);
+        return *ret ? 0 : -ENOMEM;
+}
+
+int path_self_dir(char **ret) {
+        _cleanup_free_ char *exe = NULL;
+        int r;
+
+        assert(ret);
+
+        r = path_self_exe(&exe);
+        if (r < 0)
+                return r;
+        return path_dirname(exe, ret);
 }
 
 int path_beside_self(const char *name, int mode, char **ret) {

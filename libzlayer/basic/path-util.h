@@ -40,6 +40,9 @@ int path_dirname(const char *p, char **ret);
  * ".." component, shorter than PATH_MAX. */
 bool path_is_safe_relative(const char *p);
 
+/* The running executable (from /proc/self/exe), resolved now: a program upgraded in place keeps
+ * running its own helpers' code, and under valgrind the link names the program, not the tool. */
+int path_self_exe(char **ret);
 /* The directory of the running executable (from /proc/self/exe): where a build tree or an
  * installation keeps the programs and modules that belong beside it. */
 int path_self_dir(char **ret);

@@ -175,7 +175,7 @@ TEST(safe_relative) {
 }
 
 TEST(self_dir) {
-        _cleanup_free_ char *dir = NULL, *me = NULL, *base = NULL, *p = NULL;
+        _cleanup_free_ char *dir = NULL, *me = NULL, *base = NULL, *p = NULL, *exe = NULL;
 
         /* The test program itself lies in the directory found, under its own name. */
         ASSERT_OK(path_self_dir(&dir));
@@ -184,6 +184,8 @@ TEST(self_dir) {
         ASSERT_OK(path_beside_self(base, X_OK, &p));
         me = path_join(dir, base);
         ASSERT_STREQ(p, me);
+        ASSERT_OK(path_self_exe(&exe));
+        ASSERT_STREQ(exe, me);
         p = mfree(p);
         ASSERT_ERROR(path_beside_self("no-such-file-beside-the-test", F_OK, &p), ENOENT);
         ASSERT_NULL(p);

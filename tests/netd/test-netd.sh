@@ -5,19 +5,16 @@
 # host's address through the masquerade, hosts and resolv.conf, detach frees, the named errors,
 # kill -9 and restart (attachments kept, orphans swept), and a full /30 node subnet.
 #
-# The test runs in a network and mount namespace of its own (it re-executes itself under
-# unshare), with a test bridge name and cluster range: the host's links, routes and nftables
-# tables are never touched, and everything goes with the namespace.
+# The test runs in a network and mount namespace of its own (tests/lib/netns.sh re-executes it
+# under unshare), with a test bridge name and cluster range: the host's links, routes and
+# nftables tables are never touched, and everything goes with the namespace.
 #
 # usage: test-netd.sh ZL_NETD ZLCTL
 set -uo pipefail
 
 netd=$1 zlctl=$2
-[ "$(id -u)" -eq 0 ] || { echo "1..0 # SKIP network namespaces need root"; exit 0; }
-if [ -z "${ZL_NETD_TEST_NETNS:-}" ]; then
-        command -v unshare > /dev/null || { echo "1..0 # SKIP unshare is not installed"; exit 0; }
-        ZL_NETD_TEST_NETNS=1 exec unshare --net --mount --propagation private bash "$0" "$@"
-fi
+ZL_NETNS_MOUNT=1 ZL_NETNS_REQUIRED=1
+. "$(dirname "$0")/../lib/netns.sh"
 
 . "$(dirname "$0")/../bus/lib.sh"
 # `ip netns add` makes files in /run/netns: on a tmpfs of our mount namespace they never reach

@@ -9,19 +9,15 @@
 # start-up sweep drops what was removed while it was down), networks "none" and "host".
 #
 # Like tests/netd/test-netd.sh the whole test runs in a network and mount namespace of its own
-# (unshare), with a test bridge and range: zl-netd, zl-runtimed and the containers share it, and
-# nothing of it reaches the host.
+# (tests/lib/netns.sh), with a test bridge and range: zl-netd, zl-runtimed and the containers
+# share it, and nothing of it reaches the host.
 #
 # usage: test-runtime-netd.sh ZL_NETD ZL_RUNTIMED ZL_MONITOR ZLCTL
 set -uo pipefail
 
 netd=$1 runtimed=$2 monitor=$3 zlctl=$4
-[ "$(id -u)" -eq 0 ] || { echo "1..0 # SKIP containers and network namespaces need root"; exit 0; }
-if [ -z "${ZL_RUNTIME_NETD_TEST_NETNS:-}" ]; then
-        command -v unshare > /dev/null || { echo "1..0 # SKIP unshare is not installed"; exit 0; }
-        ZL_RUNTIME_NETD_TEST_NETNS=1 exec unshare --net --mount --propagation private \
-                bash "$0" "$@"
-fi
+ZL_NETNS_MOUNT=1 ZL_NETNS_REQUIRED=1
+. "$(dirname "$0")/../lib/netns.sh"
 
 . "$(dirname "$0")/../bus/lib.sh"
 mkdir -p /run/netns && mount -t tmpfs -o mode=0755 zl-rt-netd-test /run/netns ||

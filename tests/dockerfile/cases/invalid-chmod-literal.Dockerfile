@@ -1,0 +1,2 @@
+FROM alpine
+COPY --chmod=999 a /b

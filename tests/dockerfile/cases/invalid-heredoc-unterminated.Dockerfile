@@ -1,0 +1,4 @@
+FROM alpine
+RUN echo
+RUN <<EOF
+echo never ends

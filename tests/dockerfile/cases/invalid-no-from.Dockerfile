@@ -1,0 +1,2 @@
+# only an arg
+ARG A=1

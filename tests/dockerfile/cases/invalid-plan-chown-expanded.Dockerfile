@@ -1,0 +1,3 @@
+FROM alpine
+ARG OWNER="a b"
+COPY --chown=$OWNER x /y

@@ -1,0 +1,3 @@
+FROM alpine
+COPY --from=1 /a /a
+FROM alpine

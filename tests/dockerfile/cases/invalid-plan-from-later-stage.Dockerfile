@@ -1,0 +1,3 @@
+FROM alpine AS first
+COPY --from=second /a /a
+FROM alpine AS second

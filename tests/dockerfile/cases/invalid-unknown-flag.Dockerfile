@@ -1,0 +1,2 @@
+FROM alpine
+COPY --frm=build a b

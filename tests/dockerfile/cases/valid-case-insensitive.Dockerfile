@@ -1,0 +1,3 @@
+from alpine as Builder
+run echo hi
+Copy a b

@@ -1,0 +1,7 @@
+FROM alpine
+   RUN apk add \
+  # a comment line inside
+
+      curl \
+      git
+USER nobody

@@ -1,0 +1,5 @@
+# a comment first
+# escape=`
+FROM alpine
+RUN echo a \
+  b

@@ -1,0 +1,4 @@
+# escape=
+# syntax=late
+FROM alpine
+COPY "a b" /x/

@@ -1,0 +1,5 @@
+# escape=`
+FROM mcr.microsoft.com/windows/servercore
+WORKDIR C:\Users\app
+RUN dir `
+    C:\

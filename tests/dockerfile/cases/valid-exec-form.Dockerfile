@@ -1,0 +1,4 @@
+FROM alpine
+RUN ["ls", "-l", "/"]
+ENTRYPOINT ["/bin/app"]
+CMD []

@@ -1,0 +1,3 @@
+FROM nginx
+healthcheck none
+HEALTHCHECK CMD ["curl", "-f", "http://localhost/"]

@@ -1,0 +1,7 @@
+FROM alpine
+ONBUILD RUN <<E"N"D
+echo $X
+END
+RUN <<-'X' sh
+	echo
+	X

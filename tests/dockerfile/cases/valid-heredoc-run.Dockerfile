@@ -1,0 +1,6 @@
+FROM alpine
+RUN <<EOF
+set -e
+echo "$HOME"
+EOF
+USER app

@@ -1,0 +1,3 @@
+FROM alpine
+CMD [not json]
+RUN ['single', 'quotes']

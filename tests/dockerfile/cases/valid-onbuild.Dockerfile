@@ -1,0 +1,3 @@
+FROM alpine
+ONBUILD COPY . /app/src
+ONBUILD RUN --network=none make

@@ -1,0 +1,3 @@
+# escape=`
+FROM alpine
+ENV P=C:\dir A=`$P B=$P

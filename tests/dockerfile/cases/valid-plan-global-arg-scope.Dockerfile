@@ -1,0 +1,7 @@
+ARG VERSION=3.19
+ARG REG=docker.io
+FROM ${REG}/library/alpine:${VERSION}
+RUN echo $VERSION
+ARG VERSION
+RUN echo $VERSION
+LABEL v=$VERSION r=$REG

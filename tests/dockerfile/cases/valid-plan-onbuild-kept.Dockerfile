@@ -1,0 +1,3 @@
+FROM alpine
+ARG X=1
+ONBUILD RUN echo $X

@@ -1,0 +1,3 @@
+# foo=bar
+# syntax=ignored/after-unknown
+FROM alpine

@@ -24,6 +24,8 @@
 #define EPOLL_BATCH 128
 #define TRIED_MAX 8
 #define VIA_TOKEN "1.1 zl-proxyd"
+/* How long a stopping proxy waits for a client to close after its last answer went out. */
+#define STOP_LINGER_USEC 1000000U
 
 typedef enum ConnState {
         CONN_HEAD, /* reading a request head (or waiting for one on a kept-alive connection) */
@@ -70,6 +72,9 @@ struct Conn {
         bool accounted;
         bool draining;
         bool client_eof; /* the client shut its side after a whole request: answer, then close */
+        /* HTTP/1.1 graceful close (the proxy stops, or the listener went away): the request
+         * under way is served, with "Connection: close", and no further one is read. */
+        bool last_request;
         RouteTable *table;
         const Route *route;
         ConnState state;
@@ -305,6 +310,7 @@ static void conn_start_h2(Conn *c);
 static void conn_h2_process(Conn *c);
 static void conn_stream_output(Conn *c);
 static void conn_handshake(Conn *c);
+static void conn_stop_linger(Conn *c);
 static void on_client(Conn *c, uint32_t events);
 
 static ProxyBuf *buf_ensure(Worker *w, ProxyBuf **b) {
@@ -805,14 +811,15 @@ static void conn_request_head(Conn *c) {
         const Http1Header *up;
         int r;
 
-        /* Routes come from the newest table for each new request. */
-        if (c->table != w->table) {
+        /* Routes come from the newest table for each new request, unless the connection is
+         * being closed: then its listener may be gone from the newest one. */
+        if (c->table != w->table && !c->last_request) {
                 route_table_unref(c->table);
                 c->table = route_table_ref(w->table);
                 if (route_table_find_listener(c->table, &c->listen_address, &c->listener) < 0)
                         c->listener = SIZE_MAX;
         }
-        c->client_keep_alive = c->req.keep_alive;
+        c->client_keep_alive = c->req.keep_alive && !c->last_request;
         c->req_done = c->req.state == HTTP1_STATE_DONE;
         c->head_request = c->req.method == HTTP_HEAD;
         up = http1_find_header(&c->req, "upgrade");
@@ -1398,6 +1405,8 @@ static void conn_process(Conn *c) {
                         proxy_tls_shutdown(c->ssl);
                 (void) shutdown(c->fd, SHUT_WR);
                 c->draining = true;
+                if (w->stopping)
+                        conn_stop_linger(c);
         }
         if (c->state == CONN_PROXY && c->resp_done && proxy_buf_len(c->cout) == 0) {
                 if (!c->client_keep_alive || !c->req_done) {
@@ -1410,6 +1419,10 @@ static void conn_process(Conn *c) {
         }
         if (c->state == CONN_HEAD && c->resp_done && proxy_buf_len(c->cout) == 0) {
                 /* Our own keep-alive answer went out. */
+                if (c->last_request) {
+                        c->state = CONN_CLOSING;
+                        return conn_process(c);
+                }
                 conn_next_request(c);
                 if (c->cin)
                         return conn_process(c);
@@ -1696,6 +1709,28 @@ static void conn_h2_goaway(Conn *c) {
         conn_schedule(c);
 }
 
+/* The answer is out and our side shut: a stopping proxy waits only a moment for the client to
+ * close its side too (its answer is not at risk then, unless it sends more). */
+static void conn_stop_linger(Conn *c) {
+        uint64_t until = c->worker->now + STOP_LINGER_USEC;
+
+        if (c->deadline == 0 || c->deadline > until)
+                c->deadline = until;
+}
+
+/* HTTP/1.1's graceful close. A connection waiting for its next request closes now (nothing is
+ * lost: the client retries on a new connection); one with a request under way, from its first
+ * byte to the last of the answer, finishes it and closes after it. */
+static void conn_h1_drain(Conn *c) {
+        if (c->last_request)
+                return;
+        c->last_request = true;
+        c->client_keep_alive = false;
+        if (c->state == CONN_HANDSHAKE ||
+            (c->state == CONN_HEAD && !c->started && proxy_buf_len(c->cout) == 0))
+                conn_free(c);
+}
+
 /* A stream's request moved: its output goes to the stream, its input is refilled. */
 static void conn_stream_output(Conn *c) {
         Worker *w = c->worker;
@@ -1790,6 +1825,17 @@ static void on_listen(Worker *w, ProxyListenSocket *s) {
 
 /* ---- tables, timers, the loop ------------------------------------------------------------- */
 
+/* Whether t still serves the listener c came in on, with the same protocol. */
+static bool conn_listener_served(const Conn *c, const RouteTable *t) {
+        ProxyProtocol want = c->tcp      ? PROXY_PROTOCOL_TCP
+                             : c->secure ? PROXY_PROTOCOL_HTTPS
+                                         : PROXY_PROTOCOL_HTTP;
+        size_t k;
+
+        return route_table_find_listener(t, &c->listen_address, &k) >= 0 &&
+               t->listeners[k].protocol == want;
+}
+
 static void worker_switch_table(Worker *w) {
         RouteTable *new = route_publisher_acquire(&w->proxy->publisher, w->index);
         ProxyListenSet *old_set = w->lset;
@@ -1818,46 +1864,70 @@ static void worker_switch_table(Worker *w) {
         }
         proxy_listen_set_release(old_set);
         w->lset = new_set;
+
+        /* Clients of a listener no longer served are told to go: HTTP/2 ones by GOAWAY,
+         * HTTP/1.1 ones by "Connection: close" on the request under way, or at once when there
+         * is none. Those keep the table they have, which still has their listener; a request
+         * yet to be matched takes the one being replaced, the newest with it. TCP relays and
+         * upgraded connections go on until either side closes. */
+        for (Conn *c = w->conns, *next; c; c = next) {
+                next = c->next;
+                if (c->stream || c->tcp || c->state == CONN_RELAY || c->state == CONN_CLOSING ||
+                    conn_listener_served(c, new))
+                        continue;
+                if (c->h2) {
+                        if (c->h2_goaway_deadline == 0)
+                                conn_h2_goaway(c);
+                        continue;
+                }
+                if (c->state == CONN_HEAD && !c->route && c->table != w->table && w->table &&
+                    conn_listener_served(c, w->table)) {
+                        const RouteAddress *a = &c->listen_address;
+
+                        route_table_unref(c->table);
+                        c->table = route_table_ref(w->table);
+                        (void) route_table_find_listener(c->table, a, &c->listener); /* served */
+                }
+                conn_h1_drain(c);
+        }
         route_table_unref(w->table);
         w->table = new;
-
-        /* HTTP/2 clients of a listener no longer served are told to go (HTTP/1.1 ones learn
-         * it from 404s and close themselves). */
-        for (Conn *c = w->conns; c; c = c->next) {
-                size_t k;
-
-                if (!c->h2 || c->h2_goaway_deadline > 0)
-                        continue;
-                if (route_table_find_listener(new, &c->listen_address, &k) < 0 ||
-                    (new->listeners[k].protocol == PROXY_PROTOCOL_HTTPS) != c->secure)
-                        conn_h2_goaway(c);
-        }
 }
 
-/* The proxy stops: no more accepts, HTTP/2 connections get GOAWAY and may finish their
- * streams (within the idle timeout); everything else closes now, as it always did. */
+/* The proxy stops: no more accepts, and the listening sockets stop listening, so that a new
+ * connection is refused rather than left in a backlog nobody reads. HTTP/2 connections get
+ * GOAWAY and may finish their streams, HTTP/1.1 ones the request under way (both within the
+ * idle timeout); idle ones, TCP relays and upgraded connections close now. */
 static void worker_stop_begin(Worker *w) {
         w->stopping = true;
         w->stop_deadline = w->now + w->proxy->config.idle_timeout_usec;
-        for (size_t i = 0; w->lset && i < w->lset->n; i++)
-                (void) epoll_ctl(w->epoll_fd, EPOLL_CTL_DEL, w->lset->sockets[i]->fds[w->index],
-                                 NULL);
+        for (size_t i = 0; w->lset && i < w->lset->n; i++) {
+                int fd = w->lset->sockets[i]->fds[w->index];
+
+                if (fd < 0)
+                        continue;
+                (void) epoll_ctl(w->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
+                /* On Linux this takes a listening socket out of listening, the port kept; each
+                 * worker does it for its own socket of the SO_REUSEPORT group. */
+                (void) shutdown(fd, SHUT_RD);
+        }
         for (Conn *c = w->conns, *next; c; c = next) {
                 next = c->next;
                 if (c->h2)
                         conn_h2_goaway(c);
-                else if (!c->stream)
+                else if (c->stream)
+                        continue;
+                else if (c->tcp || c->state == CONN_RELAY)
                         conn_free(c);
+                else if (c->draining)
+                        conn_stop_linger(c);
+                else
+                        conn_h1_drain(c);
         }
 }
 
 static bool worker_stopped(Worker *w) {
-        if (w->now >= w->stop_deadline)
-                return true;
-        for (Conn *c = w->conns; c; c = c->next)
-                if (c->h2)
-                        return false;
-        return true;
+        return !w->conns || w->now >= w->stop_deadline;
 }
 
 static void worker_sweep(Worker *w) {
@@ -1921,6 +1991,7 @@ static void *worker_main(void *userdata) {
         struct epoll_event events[EPOLL_BATCH];
 
         w->now = proxy_now_usec();
+        w->stopping = false; /* from an earlier run */
         worker_switch_table(w);
         w->generation = route_publisher_generation(&w->proxy->publisher);
         w->next_sweep = w->now + SWEEP_USEC;

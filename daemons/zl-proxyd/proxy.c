@@ -9,6 +9,8 @@
 #include "proxy-tls.h"
 #include "proxy-udp.h"
 
+#define LISTEN_BACKLOG 4096
+
 const uint64_t proxy_latency_bounds_usec[PROXY_LATENCY_BUCKETS - 1] = {
         500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000, 5000000,
 };
@@ -32,7 +34,7 @@ void proxy_config_init(ProxyConfig *c) {
                 .retries = 2,
                 .eject_failures = 3,
                 .eject_usec = 10000000,
-                .max_idle_upstreams = 32,
+                .max_idle_upstreams = 64,
                 .upstream_idle_usec = 60000000,
                 .n_udp_workers = 0,
                 .udp_idle_timeout_usec = 60000000,
@@ -173,6 +175,13 @@ void proxy_listen_set_release(ProxyListenSet *set) {
                 listen_set_close(set);
 }
 
+static void listen_set_relisten(ProxyListenSet *set) {
+        for (size_t i = 0; set && i < set->n; i++)
+                for (unsigned k = 0; k < set->sockets[i]->n_fds; k++)
+                        if (set->sockets[i]->fds[k] >= 0)
+                                (void) listen(set->sockets[i]->fds[k], LISTEN_BACKLOG);
+}
+
 static void listen_set_free(void *userdata) {
         ProxyListenSet *set = userdata;
 
@@ -227,7 +236,7 @@ static int listen_socket_open(Proxy *p, const RouteListener *l, ProxyListenSocke
                         goto fail;
                 }
                 if (bind(fd, (const struct sockaddr *) &l->address.sa, l->address.sa_len) < 0 ||
-                    listen(fd, 4096) < 0) {
+                    listen(fd, LISTEN_BACKLOG) < 0) {
                         r = -errno;
                         goto fail;
                 }
@@ -345,9 +354,13 @@ int proxy_set_routes(Proxy *p, RouteTable *t) {
         }
 
         route_table_set_attachment(t, set, listen_set_free);
+        /* The publisher drops its reference to the old table, and a worker that moved on may
+         * drop the last other one, freeing the old set: hold the table until it is released. */
+        route_table_ref(current);
         route_publisher_publish(&p->publisher, t);
         proxy_udp_commit(p->udp, t, &udp_plan);
         proxy_listen_set_release(old);
+        route_table_unref(current);
         for (unsigned i = 0; i < p->n_workers; i++)
                 worker_wake(p->workers[i]);
         return 0;
@@ -358,6 +371,9 @@ int proxy_run(Proxy *p) {
 
         if (p->running)
                 return -EBUSY;
+        /* A stop took the listening sockets out of listening (see worker_stop_begin); on a
+         * socket that listens already this changes nothing. */
+        listen_set_relisten(route_publisher_peek(&p->publisher)->attachment);
         atomic_store(&p->stopping, false);
         for (unsigned i = 0; i < p->n_workers; i++) {
                 r = worker_start(p->workers[i]);

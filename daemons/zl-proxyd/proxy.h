@@ -37,7 +37,7 @@ typedef struct ProxyConfig {
 } ProxyConfig;
 
 /* Defaults: workers per CPU, 16 KiB of head in at most 100 headers, 64 MiB bodies, 10 s header,
- * 60 s idle, 30 s backend timeouts, 2 retries, 3 failures eject for 10 s, 32 idle upstream
+ * 60 s idle, 30 s backend timeouts, 2 retries, 3 failures eject for 10 s, 64 idle upstream
  * connections for 60 s; as many udp threads as workers, 60 s udp sessions, at most 16384 of
  * them; HSTS for a year, 100 HTTP/2 streams. */
 void proxy_config_init(ProxyConfig *c);

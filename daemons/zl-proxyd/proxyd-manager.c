@@ -48,6 +48,9 @@ static int parse_duration_usec(const char *v, bool zero_ok, uint64_t *ret) {
         return 0;
 }
 
+/* The message names the allowed range, so a refused line says how to fix it. */
+#define WHOLE_NUMBER(min, max) "expected a whole number from " #min " to " #max
+
 int proxyd_config_set(ProxydConfig *c, const char *key, const char *value, const char **ret_why) {
         static const struct {
                 const char *key;
@@ -58,23 +61,41 @@ int proxyd_config_set(ProxydConfig *c, const char *key, const char *value, const
                 { "backend_timeout", offsetof(ProxydConfig, proxy.backend_timeout_usec) },
                 { "eject_time", offsetof(ProxydConfig, proxy.eject_usec) },
                 { "upstream_idle_timeout", offsetof(ProxydConfig, proxy.upstream_idle_usec) },
+                { "udp_idle_timeout", offsetof(ProxydConfig, proxy.udp_idle_timeout_usec) },
                 { "health_interval", offsetof(ProxydConfig, health.interval_usec) },
                 { "health_timeout", offsetof(ProxydConfig, health.timeout_usec) },
         };
+        /* The ranges are those proxy_new() accepts, or what makes sense where it has none. */
         static const struct {
                 const char *key;
                 size_t offset;
-                unsigned min, max;
+                bool wide; /* a uint64_t field, else unsigned */
+                uint64_t min, max;
+                const char *why;
         } numbers[] = {
-                { "workers", offsetof(ProxydConfig, proxy.n_workers), 0, 64 },
-                { "retries", offsetof(ProxydConfig, proxy.retries), 0, 8 },
-                { "eject_failures", offsetof(ProxydConfig, proxy.eject_failures), 1, 1000 },
-                { "max_idle_upstreams", offsetof(ProxydConfig, proxy.max_idle_upstreams), 0,
-                  65536 },
-                { "health_healthy_threshold", offsetof(ProxydConfig, health.healthy_threshold), 1,
-                  100 },
+                { "workers", offsetof(ProxydConfig, proxy.n_workers), false, 0, 64,
+                  WHOLE_NUMBER(0, 64) },
+                { "retries", offsetof(ProxydConfig, proxy.retries), false, 0, 8,
+                  WHOLE_NUMBER(0, 8) },
+                { "eject_failures", offsetof(ProxydConfig, proxy.eject_failures), false, 1, 1000,
+                  WHOLE_NUMBER(1, 1000) },
+                { "max_idle_upstreams", offsetof(ProxydConfig, proxy.max_idle_upstreams), false, 0,
+                  65536, WHOLE_NUMBER(0, 65536) },
+                { "max_headers", offsetof(ProxydConfig, proxy.max_headers), false, 1, 128,
+                  WHOLE_NUMBER(1, 128) },
+                { "h2_max_concurrent_streams",
+                  offsetof(ProxydConfig, proxy.h2_max_concurrent_streams), false, 1, 1000,
+                  WHOLE_NUMBER(1, 1000) },
+                { "hsts_max_age", offsetof(ProxydConfig, proxy.hsts_max_age_sec), true, 0,
+                  315360000, WHOLE_NUMBER(0, 315360000) " (seconds; 0: no header)" },
+                { "udp_workers", offsetof(ProxydConfig, proxy.n_udp_workers), false, 0, 64,
+                  WHOLE_NUMBER(0, 64) },
+                { "udp_max_sessions", offsetof(ProxydConfig, proxy.udp_max_sessions), false, 1,
+                  1048576, WHOLE_NUMBER(1, 1048576) },
+                { "health_healthy_threshold", offsetof(ProxydConfig, health.healthy_threshold),
+                  false, 1, 100, WHOLE_NUMBER(1, 100) },
                 { "health_unhealthy_threshold", offsetof(ProxydConfig, health.unhealthy_threshold),
-                  1, 100 },
+                  false, 1, 100, WHOLE_NUMBER(1, 100) },
         };
         int r;
 
@@ -91,15 +112,29 @@ int proxyd_config_set(ProxydConfig *c, const char *key, const char *value, const
                 }
         for (size_t i = 0; i < ELEMENTSOF(numbers); i++)
                 if (streq(key, numbers[i].key)) {
-                        unsigned u;
+                        uint64_t u;
 
-                        if (safe_atou(value, &u) < 0 || u < numbers[i].min || u > numbers[i].max) {
-                                *ret_why = "expected a whole number in range (see docs/proxy.md)";
+                        if (safe_atou64(value, &u) < 0 || u < numbers[i].min ||
+                            u > numbers[i].max) {
+                                *ret_why = numbers[i].why;
                                 return -EINVAL;
                         }
-                        *(unsigned *) ((char *) c + numbers[i].offset) = u;
+                        if (numbers[i].wide)
+                                *(uint64_t *) ((char *) c + numbers[i].offset) = u;
+                        else
+                                *(unsigned *) ((char *) c + numbers[i].offset) = (unsigned) u;
                         return 0;
                 }
+        if (streq(key, "max_header_size")) {
+                uint64_t v;
+                /* proxy_new()'s bounds: the head must fit a buffer with room to spare. */
+                if (parse_size(value, &v) < 0 || v < 1024 || v > 65536) {
+                        *ret_why = "expected a size from 1Ki to 64Ki, such as 16Ki";
+                        return -EINVAL;
+                }
+                c->proxy.max_header_size = (size_t) v;
+                return 0;
+        }
         if (streq(key, "max_body_size")) {
                 uint64_t v;
                 if (parse_size(value, &v) < 0) {
@@ -917,7 +952,12 @@ static bool worker_settings_equal(const ProxyConfig *a, const ProxyConfig *b) {
                a->eject_failures == b->eject_failures && a->eject_usec == b->eject_usec &&
                a->max_idle_upstreams == b->max_idle_upstreams &&
                a->upstream_idle_usec == b->upstream_idle_usec &&
-               a->max_body_size == b->max_body_size;
+               a->max_body_size == b->max_body_size && a->max_header_size == b->max_header_size &&
+               a->max_headers == b->max_headers && a->n_udp_workers == b->n_udp_workers &&
+               a->udp_idle_timeout_usec == b->udp_idle_timeout_usec &&
+               a->udp_max_sessions == b->udp_max_sessions &&
+               a->hsts_max_age_sec == b->hsts_max_age_sec &&
+               a->h2_max_concurrent_streams == b->h2_max_concurrent_streams;
 }
 
 int proxyd_reload(Proxyd *m, ProxydConfig *c) {
@@ -926,8 +966,8 @@ int proxyd_reload(Proxyd *m, ProxydConfig *c) {
         int r;
 
         if (!worker_settings_equal(&c->proxy, &m->config.proxy))
-                log_notice("Changed worker settings (workers, timeouts, limits) apply at the next "
-                           "start, ignoring them now.");
+                log_notice("Changed worker settings (workers, timeouts, limits, HSTS, HTTP/2 and "
+                           "UDP settings) apply at the next start, ignoring them now.");
         if (!streq(strempty(c->certificates), strempty(m->config.certificates)))
                 log_notice("A changed certificates directory applies at the next start, "
                            "ignoring it now.");

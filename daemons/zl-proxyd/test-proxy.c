@@ -1,14 +1,18 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* test-proxy.c: the proxy API: configuration, listeners across route updates, pools, counters. */
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "proxy-pool.h"
 #include "proxy.h"
+#include "string-util.h"
 #include "tests.h"
 
 /* A listening socket on a free loopback port. */
@@ -94,6 +98,72 @@ static int request(int fd, const char *path) {
         }
         ASSERT_EQ(sscanf(buf, "HTTP/1.1 %u", &status), 1);
         return (int) status;
+}
+
+/* A backend for one request at a time that answers only once `release` is readable: a request
+ * in flight for as long as a test wants. */
+typedef struct HoldBackend {
+        int lfd;
+        int release[2];
+        atomic_int held; /* requests read and waiting */
+} HoldBackend;
+
+static void *hold_backend_thread(void *arg) {
+        HoldBackend *h = arg;
+
+        for (;;) {
+                static const char reply[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+                int fd = accept(h->lfd, NULL, NULL);
+                char buf[8192], c;
+                ssize_t n;
+
+                if (fd < 0)
+                        return NULL;
+                n = recv(fd, buf, sizeof buf, 0);
+                if (n > 0) {
+                        atomic_fetch_add(&h->held, 1);
+                        if (read(h->release[0], &c, 1) == 1)
+                                (void) send(fd, reply, sizeof reply - 1, MSG_NOSIGNAL);
+                }
+                close(fd);
+        }
+}
+
+static void send_str(int fd, const char *s) {
+        ASSERT_EQ(send(fd, s, strlen(s), MSG_NOSIGNAL), (ssize_t) strlen(s));
+}
+
+/* Everything fd receives until the proxy closes it (at most 5 s). */
+static void read_to_eof(int fd, char *buf, size_t size) {
+        size_t got = 0;
+
+        for (;;) {
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                ssize_t n;
+
+                ASSERT_EQ(poll(&p, 1, 5000), 1);
+                n = recv(fd, buf + got, size - 1 - got, 0);
+                ASSERT_GE(n, 0);
+                if (n == 0)
+                        break;
+                got += n;
+                ASSERT_LT(got, size - 1);
+        }
+        buf[got] = 0;
+}
+
+/* An idle keep-alive connection is closed within 1 s. */
+static void assert_closed_soon(int fd) {
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        char c;
+
+        ASSERT_EQ(poll(&p, 1, 1000), 1);
+        ASSERT_EQ(recv(fd, &c, 1, 0), 0);
+}
+
+static void *stop_thread(void *arg) {
+        proxy_stop(arg);
+        return NULL;
 }
 
 static RouteTable *table(uint16_t listen_port, const char *path, uint16_t backend_port) {
@@ -225,4 +295,110 @@ TEST(routes_update) {
         close(busy);
         ASSERT_EQ(pthread_join(th, NULL), 0);
         close(bfd);
+}
+
+static RouteTable *hold_table(uint16_t listen_port, uint16_t backend_port, uint16_t hold_port) {
+        char json[512];
+        RouteTable *t = NULL;
+        RouteTableError e;
+
+        snprintf(json, sizeof json,
+                 "{\"routes\": [{\"name\": \"r\", \"listen\": \"127.0.0.1:%u\", "
+                 "\"backends\": [\"127.0.0.1:%u\"]}, {\"name\": \"hold\", \"listen\": "
+                 "\"127.0.0.1:%u\", \"path\": \"/hold\", \"backends\": [\"127.0.0.1:%u\"]}]}",
+                 listen_port, backend_port, listen_port, hold_port);
+        ASSERT_OK(route_table_parse(json, strlen(json), &t, &e));
+        return t;
+}
+
+/* HTTP/1.1 graceful close, when the listener goes and when the proxy stops: the request in
+ * flight is answered with Connection: close, then the connection closes; an idle keep-alive
+ * connection closes at once; a new connection is refused. */
+TEST(http1_graceful_close) {
+        _cleanup_(proxy_freep) Proxy *p = NULL;
+        HoldBackend hold = {};
+        ProxyConfig c;
+        pthread_t th, hth, sth;
+        uint16_t bport, hport, lport = free_port();
+        int bfd = listen_any(&bport), idle, held;
+        char buf[4096];
+        RouteTable *t;
+        time_t t0;
+
+        hold.lfd = listen_any(&hport);
+        ASSERT_OK(pipe2(hold.release, O_CLOEXEC));
+        ASSERT_EQ(pthread_create(&th, NULL, backend_thread, (void *) (intptr_t) bfd), 0);
+        ASSERT_EQ(pthread_create(&hth, NULL, hold_backend_thread, &hold), 0);
+        proxy_config_init(&c);
+        c.n_workers = 1;
+        ASSERT_OK(proxy_new(&c, &p));
+        ASSERT_OK(proxy_run(p));
+        t = hold_table(lport, bport, hport);
+        ASSERT_OK(proxy_set_routes(p, t));
+        route_table_unref(t);
+
+        /* The listener goes (the routes move to another port). */
+        idle = connect_port(lport);
+        ASSERT_OK(idle);
+        ASSERT_EQ(request(idle, "/a"), 200);
+        held = connect_port(lport);
+        ASSERT_OK(held);
+        send_str(held, "GET /hold/1 HTTP/1.1\r\nHost: t\r\n\r\n");
+        while (atomic_load(&hold.held) < 1)
+                usleep(10000);
+        t = hold_table(free_port(), bport, hport);
+        ASSERT_OK(proxy_set_routes(p, t));
+        route_table_unref(t);
+        assert_closed_soon(idle);
+        ASSERT_ERROR(connect_port(lport), ECONNREFUSED);
+        ASSERT_EQ(write(hold.release[1], "x", 1), 1);
+        read_to_eof(held, buf, sizeof buf);
+        ASSERT_TRUE(startswith(buf, "HTTP/1.1 200 OK\r\n"));
+        ASSERT_NOT_NULL(strstr(buf, "\r\nConnection: close\r\n"));
+        ASSERT_TRUE(endswith(buf, "\r\n\r\nok"));
+        close(idle);
+        close(held);
+
+        /* The proxy stops: the same, and proxy_stop() returns once the request is done. */
+        t = hold_table(lport, bport, hport);
+        ASSERT_OK(proxy_set_routes(p, t));
+        route_table_unref(t);
+        idle = connect_port(lport);
+        ASSERT_OK(idle);
+        ASSERT_EQ(request(idle, "/b"), 200);
+        held = connect_port(lport);
+        ASSERT_OK(held);
+        send_str(held, "GET /hold/2 HTTP/1.1\r\nHost: t\r\n\r\n");
+        while (atomic_load(&hold.held) < 2)
+                usleep(10000);
+        ASSERT_EQ(pthread_create(&sth, NULL, stop_thread, p), 0);
+        assert_closed_soon(idle);
+        ASSERT_ERROR(connect_port(lport), ECONNREFUSED);
+        ASSERT_EQ(write(hold.release[1], "x", 1), 1);
+        read_to_eof(held, buf, sizeof buf);
+        ASSERT_TRUE(startswith(buf, "HTTP/1.1 200 OK\r\n"));
+        ASSERT_NOT_NULL(strstr(buf, "\r\nConnection: close\r\n"));
+        /* The client has not closed its side: the stop waits a moment for it, no longer. */
+        t0 = time(NULL);
+        ASSERT_EQ(pthread_join(sth, NULL), 0);
+        ASSERT_LE(time(NULL) - t0, 3);
+        close(idle);
+        close(held);
+
+        /* Run again, the listener listens again. */
+        ASSERT_OK(proxy_run(p));
+        idle = connect_port(lport);
+        ASSERT_OK(idle);
+        ASSERT_EQ(request(idle, "/c"), 200);
+        close(idle);
+        proxy_stop(p);
+
+        shutdown(bfd, SHUT_RDWR);
+        shutdown(hold.lfd, SHUT_RDWR);
+        ASSERT_EQ(pthread_join(th, NULL), 0);
+        ASSERT_EQ(pthread_join(hth, NULL), 0);
+        close(bfd);
+        close(hold.lfd);
+        close(hold.release[0]);
+        close(hold.release[1]);
 }

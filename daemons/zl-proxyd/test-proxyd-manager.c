@@ -109,6 +109,73 @@ TEST(config) {
         remove_dir(dir);
 }
 
+/* The data plane's limits: each key reaches ProxyConfig, and a value out of range names the
+ * range in the message, with the file and line. */
+TEST(config_limits) {
+        ProxydConfig c;
+        _cleanup_free_ char *dir = make_dir(), *path = NULL;
+        const char *w = NULL;
+
+        ASSERT_OK(proxyd_config_init(&c));
+        ASSERT_EQ(c.proxy.max_idle_upstreams, 64U);
+        ASSERT_U64_EQ(c.proxy.hsts_max_age_sec, 31536000);
+        path = strjoin(dir, "/proxyd.conf");
+        ASSERT_OK(write_string_file_atomic(path,
+                                           "hsts_max_age = 0\nh2_max_concurrent_streams = 7\n"
+                                           "udp_idle_timeout = 2s\nudp_max_sessions = 10\n"
+                                           "udp_workers = 1\nmax_idle_upstreams = 0\n"
+                                           "max_header_size = 8Ki\nmax_headers = 20\n",
+                                           0644));
+        {
+                _cleanup_free_ char *why = NULL;
+                ASSERT_OK(proxyd_config_load(&c, path, &why));
+        }
+        ASSERT_U64_EQ(c.proxy.hsts_max_age_sec, 0);
+        ASSERT_EQ(c.proxy.h2_max_concurrent_streams, 7U);
+        ASSERT_U64_EQ(c.proxy.udp_idle_timeout_usec, 2000000);
+        ASSERT_EQ(c.proxy.udp_max_sessions, 10U);
+        ASSERT_EQ(c.proxy.n_udp_workers, 1U);
+        ASSERT_EQ(c.proxy.max_idle_upstreams, 0U);
+        ASSERT_EQ(c.proxy.max_header_size, 8192U);
+        ASSERT_EQ(c.proxy.max_headers, 20U);
+
+        ASSERT_OK(proxyd_config_set(&c, "hsts_max_age", "315360000", &w));
+        ASSERT_U64_EQ(c.proxy.hsts_max_age_sec, 315360000);
+        ASSERT_ERROR(proxyd_config_set(&c, "hsts_max_age", "315360001", &w), EINVAL);
+        ASSERT_STREQ(w, "expected a whole number from 0 to 315360000 (seconds; 0: no header)");
+        ASSERT_ERROR(proxyd_config_set(&c, "hsts_max_age", "-1", &w), EINVAL);
+        ASSERT_ERROR(proxyd_config_set(&c, "h2_max_concurrent_streams", "0", &w), EINVAL);
+        ASSERT_STREQ(w, "expected a whole number from 1 to 1000");
+        ASSERT_ERROR(proxyd_config_set(&c, "h2_max_concurrent_streams", "1001", &w), EINVAL);
+        ASSERT_ERROR(proxyd_config_set(&c, "udp_idle_timeout", "0s", &w), EINVAL);
+        ASSERT_ERROR(proxyd_config_set(&c, "udp_max_sessions", "0", &w), EINVAL);
+        ASSERT_ERROR(proxyd_config_set(&c, "udp_workers", "65", &w), EINVAL);
+        ASSERT_ERROR(proxyd_config_set(&c, "max_idle_upstreams", "65537", &w), EINVAL);
+        ASSERT_STREQ(w, "expected a whole number from 0 to 65536");
+        ASSERT_ERROR(proxyd_config_set(&c, "max_idle_upstreams", "4294967296", &w), EINVAL);
+        ASSERT_ERROR(proxyd_config_set(&c, "max_header_size", "512", &w), EINVAL);
+        ASSERT_ERROR(proxyd_config_set(&c, "max_header_size", "65Ki", &w), EINVAL);
+        ASSERT_STREQ(w, "expected a size from 1Ki to 64Ki, such as 16Ki");
+        ASSERT_ERROR(proxyd_config_set(&c, "max_headers", "129", &w), EINVAL);
+        /* The values refused left the fields alone. */
+        ASSERT_EQ(c.proxy.h2_max_concurrent_streams, 7U);
+        ASSERT_EQ(c.proxy.max_header_size, 8192U);
+        proxyd_config_done(&c);
+
+        ASSERT_OK(proxyd_config_init(&c));
+        ASSERT_OK(write_string_file_atomic(
+                path, "workers = 1\n# two\nh2_max_concurrent_streams = 5000\n", 0644));
+        {
+                _cleanup_free_ char *why = NULL, *want = NULL;
+                ASSERT_ERROR(proxyd_config_load(&c, path, &why), EINVAL);
+                want = strjoin(path, ":3: 'h2_max_concurrent_streams': expected a whole number "
+                                     "from 1 to 1000");
+                ASSERT_STREQ(why, want);
+        }
+        proxyd_config_done(&c);
+        remove_dir(dir);
+}
+
 TEST(owner_names) {
         ASSERT_TRUE(proxyd_owner_is_valid("scheduler"));
         ASSERT_TRUE(proxyd_owner_is_valid("test_1.a-b"));

@@ -221,7 +221,9 @@ static void *reader_thread(void *arg) {
         unsigned slot = (unsigned) (uintptr_t) arg;
         unsigned long seen = 0;
 
-        while (!atomic_load(&stop_readers)) {
+        /* At least one acquire each: on a loaded machine a reader may first run after the
+         * writer is done. */
+        while (seen == 0 || !atomic_load(&stop_readers)) {
                 RouteTable *t = route_publisher_acquire(&publisher, slot);
                 /* Every published table but the first has one listener and route "r". */
                 if (t->n_routes > 0) {

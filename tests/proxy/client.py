@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: Apache-2.0
 # client.py: raw-socket clients for what curl cannot do: pipelining, malformed requests,
-# WebSocket echo, TCP echo, a slow-loris. Prints one result line; exits 1 on a failed check.
+# WebSocket echo, TCP echo, a slow-loris, and the two sides of a graceful close (a request held
+# by the backend, an idle keep-alive connection). Prints result lines; exits 1 on a failed check.
 import json
 import socket
 import sys
@@ -144,10 +145,39 @@ def slowloris(port):
     return time.monotonic() - start < 6
 
 
+def held(port, key):
+    """A request the backend holds until /release?key=KEY: prints "sent", then the answer's
+    status, its Connection header and whether the proxy closed after it."""
+    s = connect(port)
+    s.sendall(b"GET /hold?key=%s HTTP/1.1\r\nHost: drain.test\r\n\r\n" % key.encode())
+    print("sent", flush=True)
+    data, closed = read_until_close(s, 30)
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode(errors="replace").split("\r\n")
+    connection = [l.split(":", 1)[1].strip() for l in lines[1:]
+                  if l.lower().startswith("connection:")]
+    print("%s connection=%s closed=%s" % (lines[0], ",".join(connection), closed), flush=True)
+    return (lines[0].startswith("HTTP/1.1 200") and connection == ["close"] and closed is True
+            and json.loads(body)["path"] == "/hold?key=" + key)
+
+
+def idle(port):
+    """One request on a keep-alive connection, then waiting: prints "idle" with the answer,
+    then whether and when the proxy closed the connection."""
+    s = connect(port)
+    s.sendall(b"GET /idle HTTP/1.1\r\nHost: drain.test\r\n\r\n")
+    status, headers, _, rest = read_response(s, b"")
+    print("idle %d %s" % (status, headers.get("connection")), flush=True)
+    start = time.monotonic()
+    data, closed = read_until_close(s, 30)
+    print("closed=%s after %.1f s" % (closed, time.monotonic() - start), flush=True)
+    return status == 200 and closed is True and rest + data == b""
+
+
 def main():
     cmd, port = sys.argv[1], int(sys.argv[2])
     fn = {"pipeline": pipeline, "raw": raw, "halfclose": halfclose, "ws": ws, "tcp": tcp,
-          "slowloris": slowloris}[cmd]
+          "slowloris": slowloris, "held": held, "idle": idle}[cmd]
     ok = fn(port, *sys.argv[3:])
     sys.exit(0 if ok else 1)
 

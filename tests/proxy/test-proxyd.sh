@@ -5,7 +5,10 @@
 # least-conn spread; a killed backend found unhealthy by the active check, BackendHealthChanged
 # on the bus and traffic going to the others; a set without healthy member answering 503 at
 # once; invalid and conflicting route files refused with nothing changed; routes kept across a
-# restart; the access log file and its reopening. TAP output.
+# restart; the access log file and its reopening; proxyd.conf limits (HSTS, HTTP/2 streams) and
+# a bad value refused at reload with its line; HTTP/1.1 graceful close when a listener goes and
+# at SIGTERM (the request under way answered with Connection: close, idle connections closed,
+# new ones refused). TAP output.
 #
 # usage: test-proxyd.sh ZL_PROXYD ZLCTL SRCDIR
 set -uo pipefail
@@ -59,6 +62,8 @@ health_timeout = 150ms
 health_healthy_threshold = 1
 health_unhealthy_threshold = 2
 eject_time = 30s
+hsts_max_age = 600
+h2_max_concurrent_streams = 7
 EOF
 export ZLAYER_PROXYD_CONFIG=$ZL_TMP/proxyd.conf
 
@@ -291,6 +296,77 @@ zl_wait_file_grep "$ZL_TMP/access.log" '"path":"/rotated"' 3 &&
         zl_ok "after Reload() lines go to the new file" ||
         zl_not_ok "after Reload() lines go to the new file" "$(ls -l "$ZL_TMP")"
 
+# ---- configuration limits ----------------------------------------------------------------------
+if command -v nghttp > /dev/null; then
+        out=$(nghttp -nv "$url/h2" 2>&1)
+        grep -F "SETTINGS_MAX_CONCURRENT_STREAMS(0x03):7]" <<< "$out" > /dev/null &&
+                zl_ok "h2_max_concurrent_streams = 7 is the proxy's SETTINGS" ||
+                zl_not_ok "h2_max_concurrent_streams = 7 is the proxy's SETTINGS" "$out"
+fi
+# A bad value at reload names file, line and range; nothing changes (the access log stays on).
+cp "$ZL_TMP/proxyd.conf" "$ZL_TMP/proxyd.conf.good"
+printf 'access_log = none\nh2_max_concurrent_streams = 0\n' >> "$ZL_TMP/proxyd.conf"
+bad_line=$(wc -l < "$ZL_TMP/proxyd.conf")
+kill -HUP "${ZL_PID[zl-proxyd]}"
+zl_wait_state $B $P degraded 5
+want="proxyd.conf:$bad_line: 'h2_max_concurrent_streams': expected a whole number from 1 to 1000"
+curl -sS -o /dev/null "$url/after-bad-reload"
+if zl_wait_file_grep "$ZL_TMP/zl-proxyd/log" "$want" 3 &&
+   zl_wait_file_grep "$ZL_TMP/access.log" '"path":"/after-bad-reload"' 3; then
+        zl_ok "a bad value at reload is refused by line and range, nothing changes"
+else
+        zl_not_ok "a bad value at reload is refused by line and range, nothing changes" \
+                "$(tail -n 5 "$ZL_TMP/zl-proxyd/log")"
+fi
+cp "$ZL_TMP/proxyd.conf.good" "$ZL_TMP/proxyd.conf"
+kill -HUP "${ZL_PID[zl-proxyd]}"
+zl_wait_state $B $P running 5 && zl_ok "a good file at reload: running again" ||
+        zl_not_ok "a good file at reload: running again" "$(zl_get_property $B $P \
+        org.zlayer.Daemon1 State)"
+
+# ---- HTTP/1.1 graceful close ---------------------------------------------------------------------
+# held_start KEY PORT / idle_start NAME PORT: clients in the background (client.py held / idle),
+# once their request is out or answered.
+held_start() {
+        "$py" "$srcdir/client.py" held "$2" "$1" > "$ZL_TMP/held-$1" 2>&1 &
+        ZL_CLEANUP_PIDS+=($!)
+        eval "held_$1=$!"
+        zl_wait_file_grep "$ZL_TMP/held-$1" sent 5
+        sleep 0.3 # the request reaches the backend
+}
+idle_start() {
+        "$py" "$srcdir/client.py" idle "$2" > "$ZL_TMP/idle-$1" 2>&1 &
+        ZL_CLEANUP_PIDS+=($!)
+        eval "idle_$1=$!"
+        zl_wait_file_grep "$ZL_TMP/idle-$1" "idle 200 keep-alive" 5
+}
+release() { # KEY: on every backend that may hold it
+        curl -sS -o /dev/null "http://127.0.0.1:$pa/release?key=$1"
+        curl -sS -o /dev/null "http://127.0.0.1:$pb/release?key=$1"
+}
+pdrain=$((base + 14))
+cat > "$ZL_TMP/drain.yaml" << EOF
+routes:
+  - {name: drain, listen: "127.0.0.1:$pdrain", backends: ["127.0.0.1:$pa"]}
+EOF
+zl_check "an owner with a listener of its own" "$zlctl" proxy apply "$ZL_TMP/drain.yaml" \
+        --owner drain
+held_start d1 $pdrain
+idle_start d1 $pdrain
+zl_check "its routes cleared while a request is held" "$zlctl" proxy clear drain
+code=$(curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$pdrain/" 2> /dev/null)
+[ "$code" = 000 ] && zl_ok "listener removed: a new connection is refused" ||
+        zl_not_ok "listener removed: a new connection is refused" "$code"
+zl_wait_file_grep "$ZL_TMP/idle-d1" "closed=True after 0" 2 &&
+        zl_ok "listener removed: an idle keep-alive connection is closed at once" ||
+        zl_not_ok "listener removed: an idle keep-alive connection is closed at once" \
+                "$(cat "$ZL_TMP/idle-d1")"
+release d1
+eval "wait \$held_d1" &&
+        zl_ok "listener removed: the held request ends 200 with Connection: close" ||
+        zl_not_ok "listener removed: the held request ends 200 with Connection: close" \
+                "$(cat "$ZL_TMP/held-d1")"
+
 # ---- certificates -------------------------------------------------------------------------------
 ptls=$((base + 13))
 subject() { # NAME: the subject of the certificate served for NAME
@@ -323,10 +399,13 @@ EOF
         s=$(subject secure.test)
         [[ "$s" == *"CN = secure.test"* ]] && zl_ok "the added certificate is served by SNI" ||
                 zl_not_ok "the added certificate is served by SNI" "$s"
-        code=$(curl -sS -o /dev/null -w '%{http_code}' --cacert "$ZL_TMP/tls.crt" \
-                --resolve secure.test:$ptls:127.0.0.1 "https://secure.test:$ptls/tls")
-        [ "$code" = 200 ] && zl_ok "https request through it" ||
-                zl_not_ok "https request through it" "$code"
+        out=$(curl -sS -o /dev/null -D - --cacert "$ZL_TMP/tls.crt" \
+                --resolve secure.test:$ptls:127.0.0.1 "https://secure.test:$ptls/tls" | tr -d '\r')
+        [[ "$out" == "HTTP/"*" 200"* ]] && zl_ok "https request through it" ||
+                zl_not_ok "https request through it" "$out"
+        grep -ix "strict-transport-security: max-age=600" <<< "$out" > /dev/null &&
+                zl_ok "hsts_max_age = 600: its HSTS header" ||
+                zl_not_ok "hsts_max_age = 600: its HSTS header" "$out"
         have_tls=1
 else
         have_tls=0
@@ -339,8 +418,28 @@ stop_proxyd() {
         kill -TERM "${ZL_PID[zl-proxyd]}"
         zl_wait_exit zl-proxyd 10 && [ "$ZL_STATUS" = 0 ]
 }
-stop_proxyd && zl_ok "SIGTERM stops it with status 0" ||
+# At SIGTERM, a request in flight is still answered (Connection: close), an idle connection
+# closes at once, a new one is refused, and the daemon exits once the request is done.
+held_start s1 $phttp
+idle_start s1 $phttp
+kill -TERM "${ZL_PID[zl-proxyd]}"
+zl_wait_file_grep "$ZL_TMP/idle-s1" "closed=True after 0" 2 &&
+        zl_ok "SIGTERM: an idle keep-alive connection is closed at once" ||
+        zl_not_ok "SIGTERM: an idle keep-alive connection is closed at once" \
+                "$(cat "$ZL_TMP/idle-s1")"
+code=$(curl -sS -o /dev/null -w '%{http_code}' "$url/late" 2> /dev/null)
+[ "$code" = 000 ] && kill -0 "${ZL_PID[zl-proxyd]}" 2> /dev/null &&
+        zl_ok "SIGTERM: while a request finishes, a new connection is refused" ||
+        zl_not_ok "SIGTERM: while a request finishes, a new connection is refused" "$code"
+release s1
+eval "wait \$held_s1" &&
+        zl_ok "SIGTERM: the request in flight ends 200 with Connection: close" ||
+        zl_not_ok "SIGTERM: the request in flight ends 200 with Connection: close" \
+                "$(cat "$ZL_TMP/held-s1")"
+zl_wait_exit zl-proxyd 10 && [ "$ZL_STATUS" = 0 ] && zl_ok "SIGTERM stops it with status 0" ||
         zl_not_ok "SIGTERM stops it with status 0" "status $ZL_STATUS"
+# HSTS off from the next start.
+sed -i 's/^hsts_max_age = 600$/hsts_max_age = 0/' "$ZL_TMP/proxyd.conf"
 plow=$((600 + RANDOM % 300))
 low_routes() {
         printf 'routes:\n  - {name: low, listen: "127.0.0.1:%s", backends: ["127.0.0.1:%s"]}\n' \
@@ -363,6 +462,12 @@ if start_proxyd setpriv --bounding-set=-all,+net_bind_service; then
                 [[ "$s" == *"CN = secure.test"* ]] &&
                         zl_ok "after a restart the added certificate is served" ||
                         zl_not_ok "after a restart the added certificate is served" "$s"
+                out=$(curl -sS -o /dev/null -D - --cacert "$ZL_TMP/tls.crt" \
+                        --resolve secure.test:$ptls:127.0.0.1 "https://secure.test:$ptls/" |
+                        tr -d '\r')
+                [[ "$out" == "HTTP/"*" 200"* ]] && ! grep -i "^strict-transport-security" \
+                        <<< "$out" > /dev/null && zl_ok "hsts_max_age = 0: no HSTS header" ||
+                        zl_not_ok "hsts_max_age = 0: no HSTS header" "$out"
         fi
 else
         zl_not_ok "zl-proxyd starts again" "$(cat "$ZL_TMP/zl-proxyd/log")"

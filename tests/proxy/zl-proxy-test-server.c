@@ -24,7 +24,7 @@ static void help(void) {
         printf("zl-proxy-test-server --routes FILE [--stats FILE] [--workers N]\n"
                "        [--header-timeout MS] [--idle-timeout MS] [--backend-timeout MS]\n"
                "        [--max-body BYTES] [--eject-failures N] [--eject-time MS]\n"
-               "        [--certs DIR] [--hsts SECONDS]\n");
+               "        [--certs DIR] [--hsts SECONDS] [--max-idle-upstreams N]\n");
 }
 
 static int parse_ms(const char *s, uint64_t *ret_usec) {
@@ -50,12 +50,13 @@ static int parse_argv(int argc, char *argv[]) {
                 { "eject-time", required_argument, NULL, 'E' },
                 { "certs", required_argument, NULL, 'C' },
                 { "hsts", required_argument, NULL, 'S' },
+                { "max-idle-upstreams", required_argument, NULL, 'U' },
                 {},
         };
-        int c, r = 0;
+        int c, idx = 0, r = 0;
 
         proxy_config_init(&arg_config);
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, "h", options, &idx)) >= 0) {
                 switch (c) {
                 case 'h':
                         help();
@@ -93,12 +94,15 @@ static int parse_argv(int argc, char *argv[]) {
                 case 'S':
                         r = safe_atou64(optarg, &arg_config.hsts_max_age_sec);
                         break;
+                case 'U':
+                        r = safe_atou(optarg, &arg_config.max_idle_upstreams);
+                        break;
                 default:
                         return -EINVAL;
                 }
                 if (r < 0)
                         return log_error_errno(r, "Invalid value '%s' for --%s.", optarg,
-                                               options[0].name);
+                                               options[idx].name);
         }
         if (!arg_routes)
                 return log_error_errno(EINVAL, "--routes FILE is required.");

@@ -65,8 +65,6 @@ struct Manager {
         uint64_t logs_opened_total;
 };
 
-/* Removes path and everything below it (not following symlinks). */
-int runtime_rm_rf(const char *path);
 /* "zlayer/<id>". */
 int runtime_cgroup_path(const char *id, char **ret);
 /* "2026-01-02T03:04:05.123456Z" in buf, or NULL for 0 (not yet). */

@@ -238,21 +238,6 @@ static void container_unlink(Manager *m, Container *c) {
                 }
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        (void) st;
-        (void) ftw;
-        if (remove(path) < 0 && errno != ENOENT)
-                log_debug_errno(errno, "Failed to remove '%s', ignoring: %m", path);
-        (void) flag;
-        return 0;
-}
-
-int runtime_rm_rf(const char *path) {
-        if (nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS) < 0 && errno != ENOENT)
-                return -errno;
-        return access(path, F_OK) < 0 && errno == ENOENT ? 0 : -ENOTEMPTY;
-}
-
 int runtime_cgroup_path(const char *id, char **ret) {
         char *p = strjoin("zlayer/", id);
 
@@ -992,7 +977,7 @@ static int create_common(Manager *m, const char *name, const char *config_json,
                 }
                 r = container_config_build_image(img, root, user_root, &effective, &config, &error);
                 if (user_root)
-                        (void) runtime_rm_rf(user_root);
+                        (void) rm_rf(user_root);
                 if (r < 0)
                         goto fail_dir;
                 r = container_image_annotate(img, options, &error);
@@ -1124,7 +1109,7 @@ static int create_common(Manager *m, const char *name, const char *config_json,
 
 fail_dir:
         container_free(c);
-        if (runtime_rm_rf(dir) < 0)
+        if (rm_rf(dir) < 0)
                 log_warning("Failed to remove '%s' after a failed create, ignoring.", dir);
 fail:
         if (ret_error)
@@ -1210,7 +1195,7 @@ static void container_remove_now(Container *c) {
                 log_warning_errno(r, "Failed to remove the cgroup of container %s, ignoring: %m",
                                   c->id);
         container_network_detach(c);
-        r = runtime_rm_rf(c->dir);
+        r = rm_rf(c->dir);
         if (r < 0)
                 log_warning_errno(r, "Failed to remove '%s', ignoring: %m", c->dir);
         if (m->callbacks.removed)
@@ -1396,7 +1381,7 @@ static int manager_load_one(Manager *m, const char *id) {
                 if (r < 0)
                         log_warning_errno(r, "Failed to remove the cgroup of '%s', ignoring: %m",
                                           id);
-                r = runtime_rm_rf(dir);
+                r = rm_rf(dir);
                 if (r < 0)
                         log_warning_errno(r, "Failed to remove '%s', ignoring: %m", dir);
                 return 0;

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* fileio.c: bounded whole-file reads, atomic replacement of files, recursive mkdir. */
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <sys/stat.h>
 
 #include "fd-util.h"
 #include "fileio.h"
+#include "log.h"
 #include "macro.h"
 #include "path-util.h"
 
@@ -238,4 +240,21 @@ int mkdir_p(const char *path, mode_t mode) {
                         return 0;
                 *e = '/';
         }
+}
+
+static int rm_rf_entry(const char *path, const struct stat *st, int type, struct FTW *ftw) {
+        (void) st;
+        (void) ftw;
+        if ((type == FTW_DP ? rmdir(path) : unlink(path)) < 0 && errno != ENOENT)
+                log_debug_errno(errno, "Failed to remove '%s', ignoring: %m", path);
+        return 0;
+}
+
+int rm_rf(const char *path) {
+        if (!path)
+                return -EINVAL;
+
+        if (nftw(path, rm_rf_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) < 0 && errno != ENOENT)
+                return -errno;
+        return access(path, F_OK) < 0 && errno == ENOENT ? 0 : -ENOTEMPTY;
 }

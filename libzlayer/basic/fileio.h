@@ -32,3 +32,8 @@ int write_file_atomic_full(const char *path, const void *data, size_t size, mode
 /* Creates path and its missing parents with mode (subject to the umask). Existing directories
  * are fine; an existing non-directory in the way is -ENOTDIR (-EEXIST for the last component). */
 int mkdir_p(const char *path, mode_t mode);
+/* Removes path and everything below it, without following symlinks or crossing into other
+ * mounts (a bind mount left behind is never emptied). 0 when nothing is left (or there was
+ * nothing), -ENOTEMPTY when something could not be removed, -EINVAL for NULL, other -errno from
+ * the walk. */
+int rm_rf(const char *path);

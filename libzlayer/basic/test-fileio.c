@@ -9,6 +9,7 @@
 #include "fd-util.h"
 #include <unistd.h>
 #include "fileio.h"
+#include "path-util.h"
 #include "tests.h"
 
 static char *tmp_path(const char *name) {
@@ -369,4 +370,27 @@ TEST(loop_write_waits_on_a_full_nonblocking_pipe) {
         signal(SIGPIPE, SIG_IGN);
         ASSERT_EQ(loop_write(p[1], "x", 1), -EPIPE);
         close(p[1]);
+}
+
+TEST(rm_rf_tree_not_symlink_targets) {
+        _cleanup_free_ char *outside = path_join(test_tmpdir(), "outside"),
+                            *keep = path_join(test_tmpdir(), "outside/keep"),
+                            *tree = path_join(test_tmpdir(), "tree"),
+                            *deep = path_join(test_tmpdir(), "tree/a/b/c"),
+                            *file = path_join(test_tmpdir(), "tree/a/b/c/f"),
+                            *link = path_join(test_tmpdir(), "tree/a/out");
+
+        ASSERT_OK(mkdir_p(outside, 0755));
+        ASSERT_OK(write_string_file_atomic(keep, "kept\n", 0644));
+        ASSERT_OK(mkdir_p(deep, 0755));
+        ASSERT_OK(write_string_file_atomic(file, "x", 0644));
+        ASSERT_OK(symlink(outside, link));
+
+        ASSERT_OK(rm_rf(tree));
+        ASSERT_TRUE(access(tree, F_OK) < 0 && errno == ENOENT);
+        /* The symlink went, not what it pointed at. */
+        ASSERT_OK(access(keep, F_OK));
+        /* Nothing there is nothing to do. */
+        ASSERT_OK(rm_rf(tree));
+        ASSERT_ERROR(rm_rf(NULL), EINVAL);
 }

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "log.h"
+#include "fileio.h"
 #include "tests.h"
 
 #define MAX_TESTS 512
@@ -57,14 +58,9 @@ const char *test_srcdir(void) {
 #endif
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        (void) remove(path);
-        return 0;
-}
-
 static void tmpdir_cleanup(void) {
         if (tmpdir[0] != '\0')
-                (void) nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+                (void) rm_rf(tmpdir);
         tmpdir[0] = '\0';
 }
 

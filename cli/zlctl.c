@@ -27,6 +27,8 @@ static const Verb top_verbs[] = {
         { "push", verb_push, "Push an image of the node's store to its registry" },
         { "login", verb_login, "Store credentials for a registry on the node" },
         { "logout", verb_logout, "Forget the node's credentials for a registry" },
+        { "build", verb_build, "Build an image on the node (ls, log, cancel)" },
+        { "runtimes", verb_runtimes, "List the runtime templates builds can use" },
         {},
 };
 

@@ -41,3 +41,5 @@ int verb_pull(int argc, char *argv[]);
 int verb_push(int argc, char *argv[]);
 int verb_login(int argc, char *argv[]);
 int verb_logout(int argc, char *argv[]);
+int verb_build(int argc, char *argv[]);
+int verb_runtimes(int argc, char *argv[]);

@@ -24,26 +24,6 @@ int builder_build_path(const Build *b, char **ret) {
         return zl_bus_path_encode(BUILDER_BUILD_PREFIX, b->id, ret);
 }
 
-/* A build runs as root on a directory the caller names and may put anything the daemon can
- * read into an image: root only, also on a bus whose policy lets others call. Replies
- * PermissionDenied and returns 0 when the caller is not root. */
-static int check_root(sd_bus_message *m) {
-        _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
-        uid_t uid;
-        int r;
-
-        r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID, &creds);
-        if (r >= 0)
-                r = sd_bus_creds_get_euid(creds, &uid);
-        if (r < 0)
-                return r;
-        if (uid != 0) {
-                r = zl_bus_reply_errnof(m, EPERM, "Only root may build images.");
-                return r < 0 ? r : 0;
-        }
-        return 1;
-}
-
 static Build *lookup(sd_bus_message *m, Builder *bd, const char *id, int *ret_r) {
         Build *b = isempty(id) ? NULL : build_manager_get(bd->manager, id);
 
@@ -83,7 +63,7 @@ static int method_build(sd_bus_message *m, void *userdata, sd_bus_error *error) 
                                          &o);
         if (r <= 0)
                 return r;
-        r = check_root(m);
+        r = zl_bus_check_root(m, "build images");
         if (r <= 0)
                 return r;
         r = build_manager_submit(bd->manager, context, &o, &b, &msg);
@@ -185,7 +165,7 @@ static int method_list_runtimes(sd_bus_message *m, void *userdata, sd_bus_error 
 static int cancel_and_reply(sd_bus_message *m, Build *b) {
         int r;
 
-        r = check_root(m);
+        r = zl_bus_check_root(m, "build images");
         if (r <= 0)
                 return r;
         r = build_cancel(b);

@@ -16,25 +16,6 @@
 #define NETD_MTU_MIN 576U
 #define NETD_MTU_MAX 65535U
 
-/* Attaching and detaching change the node's network: root only, also on a bus whose policy
- * lets others call. Replies PermissionDenied and returns 0 when the caller is not root. */
-static int check_root(sd_bus_message *m) {
-        _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
-        uid_t uid;
-        int r;
-
-        r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID, &creds);
-        if (r >= 0)
-                r = sd_bus_creds_get_euid(creds, &uid);
-        if (r < 0)
-                return r;
-        if (uid != 0) {
-                r = zl_bus_reply_errnof(m, EPERM, "Only root may change the node's network.");
-                return r < 0 ? r : 0;
-        }
-        return 1;
-}
-
 /* "0a:1b:..." with two digits per byte (ether_ntoa drops leading zeros). */
 static const char *mac_to_string(const struct ether_addr *a, char buf[static 18]) {
         const uint8_t *b = a->ether_addr_octet;
@@ -138,7 +119,7 @@ static int method_attach_container(sd_bus_message *m, void *userdata, sd_bus_err
         r = read_attach_options(m, &o);
         if (r <= 0)
                 return r;
-        r = check_root(m);
+        r = zl_bus_check_root(m, "change the node's network");
         if (r <= 0)
                 return r;
 
@@ -206,7 +187,7 @@ static int method_detach_container(sd_bus_message *m, void *userdata, sd_bus_err
                 return r;
         if (!netd_container_id_is_valid(id))
                 return zl_bus_reply_errnof(m, EINVAL, "container_id: '%s' is not a valid id", id);
-        r = check_root(m);
+        r = zl_bus_check_root(m, "change the node's network");
         if (r <= 0)
                 return r;
         r = manager_detach(nw->manager, id);

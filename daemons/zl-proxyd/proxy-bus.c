@@ -13,25 +13,6 @@
 #define ROUTES_JSON_MAX (16U * 1024U * 1024U)
 #define PEM_MAX (1024U * 1024U)
 
-/* Changing routes and certificates changes what the node serves: root only, also on a bus whose
- * policy lets others call. Replies PermissionDenied and returns 0 when the caller is not root. */
-static int check_root(sd_bus_message *m, const char *what) {
-        _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
-        uid_t uid;
-        int r;
-
-        r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID, &creds);
-        if (r >= 0)
-                r = sd_bus_creds_get_euid(creds, &uid);
-        if (r < 0)
-                return r;
-        if (uid != 0) {
-                r = zl_bus_reply_errnof(m, EPERM, "Only root may %s.", what);
-                return r < 0 ? r : 0;
-        }
-        return 1;
-}
-
 static int check_owner(sd_bus_message *m, const char *owner) {
         int r;
 
@@ -67,7 +48,7 @@ static int method_set_routes(sd_bus_message *m, void *userdata, sd_bus_error *er
         if (strlen(json) > ROUTES_JSON_MAX)
                 return zl_bus_reply_errnof(m, EFBIG, "routes_json: more than %u bytes",
                                            ROUTES_JSON_MAX);
-        r = check_root(m, "change the proxy's routes");
+        r = zl_bus_check_root(m, "change the proxy's routes");
         if (r <= 0)
                 return r;
 
@@ -116,7 +97,7 @@ static int method_clear_routes(sd_bus_message *m, void *userdata, sd_bus_error *
         r = check_owner(m, owner);
         if (r <= 0)
                 return r;
-        r = check_root(m, "change the proxy's routes");
+        r = zl_bus_check_root(m, "change the proxy's routes");
         if (r <= 0)
                 return r;
         r = proxyd_clear_routes(pd->manager, owner);
@@ -288,7 +269,7 @@ static int method_add_certificate(sd_bus_message *m, void *userdata, sd_bus_erro
         if (strlen(cert) > PEM_MAX || strlen(key) > PEM_MAX)
                 return zl_bus_reply_errnof(m, EFBIG, "cert_pem, key_pem: more than %u bytes",
                                            PEM_MAX);
-        r = check_root(m, "add certificates");
+        r = zl_bus_check_root(m, "add certificates");
         if (r <= 0)
                 return r;
         r = proxyd_add_certificate(pd->manager, host, cert, key, &why);
@@ -309,7 +290,7 @@ static int method_reload(sd_bus_message *m, void *userdata, sd_bus_error *error)
         int r;
 
         (void) error;
-        r = check_root(m, "reload the proxy");
+        r = zl_bus_check_root(m, "reload the proxy");
         if (r <= 0)
                 return r;
         r = proxyd_reload_files(pd->manager, &why);

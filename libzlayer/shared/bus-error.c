@@ -133,3 +133,19 @@ int zl_bus_reply_errnof(sd_bus_message *m, int error, const char *format, ...) {
                 return r;
         return sd_bus_reply_method_error(m, &e);
 }
+
+int zl_bus_check_root(sd_bus_message *m, const char *what) {
+        _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
+        uid_t uid;
+        int r;
+
+        r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID, &creds);
+        if (r >= 0)
+                r = sd_bus_creds_get_euid(creds, &uid);
+        if (r < 0)
+                return r;
+        if (uid == 0)
+                return 1;
+        r = zl_bus_reply_errnof(m, EPERM, "Only root may %s.", what);
+        return r < 0 ? r : 0;
+}

@@ -46,3 +46,8 @@ int zl_bus_error_set_errnof(sd_bus_error *e, int error, const char *format, ...)
 /* Replies to the method call m with the name for `error` and the formatted message. Returns
  * what sd_bus_reply_method_error() returns, so a handler can `return zl_bus_reply_errnof(...)`. */
 int zl_bus_reply_errnof(sd_bus_message *m, int error, const char *format, ...) _printf_(3, 4);
+
+/* For methods that change the node: only a caller with effective uid 0 may, also on a bus whose
+ * policy lets others call. Returns 1 for root; replies PermissionDenied "Only root may <what>."
+ * and returns 0 otherwise; < 0 when the caller's credentials cannot be had. */
+int zl_bus_check_root(sd_bus_message *m, const char *what);

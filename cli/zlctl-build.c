@@ -49,25 +49,14 @@ static bool want_help(int argc, char *argv[]) {
 /* A Builder1 call with simple arguments; ZLCTL_EXIT_FAILURE after logging. */
 static int call(sd_bus *bus, const char *method, sd_bus_message **ret_reply, const char *what,
                 const char *types, ...) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         va_list ap;
         int r;
 
-        r = sd_bus_message_new_method_call(bus, &m, BUILDER_SERVICE, BUILDER_PATH, BUILDER_IFACE,
-                                           method);
-        if (r >= 0 && types) {
-                va_start(ap, types);
-                r = sd_bus_message_appendv(m, types, ap);
-                va_end(ap);
-        }
-        if (r < 0)
-                return log_error_errno(r, "Failed to build the %s call: %m", method),
-                       ZLCTL_EXIT_FAILURE;
-        r = sd_bus_call(bus, m, CALL_TIMEOUT_USEC, &error, ret_reply);
-        if (r < 0)
-                return zlctl_log_call_error(r, &error, what), ZLCTL_EXIT_FAILURE;
-        return 0;
+        va_start(ap, types);
+        r = zlctl_callv(bus, BUILDER_SERVICE, BUILDER_PATH, BUILDER_IFACE, method,
+                        CALL_TIMEOUT_USEC, ret_reply, what, types, ap);
+        va_end(ap);
+        return r < 0 ? ZLCTL_EXIT_FAILURE : 0;
 }
 
 /* ---- the live view ----------------------------------------------------------------------- */

@@ -133,3 +133,21 @@ int zlctl_log_call_error(int r, const sd_bus_error *e, const char *what) {
         }
         return log_error_errno(r, "Failed to %s: %m", what);
 }
+
+int zlctl_callv(sd_bus *bus, const char *service, const char *path, const char *interface,
+                const char *method, uint64_t timeout, sd_bus_message **ret_reply, const char *what,
+                const char *types, va_list ap) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        int r;
+
+        r = sd_bus_message_new_method_call(bus, &m, service, path, interface, method);
+        if (r >= 0 && types)
+                r = sd_bus_message_appendv(m, types, ap);
+        if (r < 0)
+                return log_error_errno(r, "Failed to build the %s call: %m", method);
+        r = sd_bus_call(bus, m, timeout, &error, ret_reply);
+        if (r < 0)
+                return zlctl_log_call_error(r, &error, what);
+        return 0;
+}

@@ -2,6 +2,8 @@
 /* zlctl-bus.h: how zlctl finds the bus of the node it talks to. */
 #pragma once
 
+#include <stdarg.h>
+#include <stdint.h>
 #include <systemd/sd-bus.h>
 
 /* Connects to the node's bus, in this order:
@@ -22,3 +24,10 @@ char *zlctl_bus_error_message(const sd_bus_error *e);
 /* Logs "Failed to WHAT: MESSAGE (org.zlayer.Error.X)" for a failed call (or the errno text
  * when no bus error is set) and returns r (-ENOMEM on OOM). */
 int zlctl_log_call_error(int r, const sd_bus_error *e, const char *what);
+
+/* Calls METHOD of the object (service, path, interface) with simple arguments (types and the
+ * values, as sd_bus_message_append(); types NULL for none) and waits up to timeout. On failure
+ * logs "Failed to WHAT: ..." (zlctl_log_call_error) and returns -errno. */
+int zlctl_callv(sd_bus *bus, const char *service, const char *path, const char *interface,
+                const char *method, uint64_t timeout, sd_bus_message **ret_reply, const char *what,
+                const char *types, va_list ap);

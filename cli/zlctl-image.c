@@ -56,25 +56,17 @@ static int open_bus(sd_bus **ret) {
  * "Failed to WHAT 'ARG': ...". */
 static int call(sd_bus *bus, const char *method, uint64_t timeout, sd_bus_message **ret_reply,
                 const char *what, const char *arg, const char *types, ...) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_free_ char *w = strjoin(what, " '", arg, "'");
         va_list ap;
         int r;
 
-        r = sd_bus_message_new_method_call(bus, &m, RUNTIME_SERVICE, RUNTIME_PATH, RUNTIME_IFACE,
-                                           method);
-        if (r >= 0 && types) {
-                va_start(ap, types);
-                r = sd_bus_message_appendv(m, types, ap);
-                va_end(ap);
-        }
-        if (r < 0)
-                return log_error_errno(r, "Failed to build the %s call: %m", method),
-                       ZLCTL_EXIT_FAILURE;
-        r = sd_bus_call(bus, m, timeout, &error, ret_reply);
-        if (r < 0)
-                return log_call_error(&error, r, what, arg);
-        return 0;
+        if (!w)
+                return log_oom(), ZLCTL_EXIT_FAILURE;
+        va_start(ap, types);
+        r = zlctl_callv(bus, RUNTIME_SERVICE, RUNTIME_PATH, RUNTIME_IFACE, method, timeout,
+                        ret_reply, w, types, ap);
+        va_end(ap);
+        return r < 0 ? ZLCTL_EXIT_FAILURE : 0;
 }
 
 /* ---- pull and push: a job with progress ------------------------------------------------- */

@@ -41,15 +41,6 @@ static const char *const rollout_status_table[_SCHED_ROLLOUT_STATUS_MAX] = {
         [SCHED_ROLLOUT_FAILED] = "failed",
 };
 
-static int lookup_enum(const char *const *table, int n, const char *s) {
-        if (!s)
-                return -EINVAL;
-        for (int i = 0; i < n; i++)
-                if (table[i] && streq(table[i], s))
-                        return i;
-        return -EINVAL;
-}
-
 static const char *enum_name(const char *const *table, int n, int i) {
         return i >= 0 && i < n ? table[i] : NULL;
 }
@@ -67,7 +58,7 @@ const char *sched_condition_to_string(SchedCondition c) {
 }
 
 SchedCondition sched_condition_from_string(const char *s) {
-        return lookup_enum(condition_table, _SCHED_CONDITION_MAX, s);
+        return string_table_lookup(condition_table, _SCHED_CONDITION_MAX, s);
 }
 
 const char *sched_on_timeout_to_string(SchedOnTimeout o) {
@@ -75,7 +66,7 @@ const char *sched_on_timeout_to_string(SchedOnTimeout o) {
 }
 
 SchedOnTimeout sched_on_timeout_from_string(const char *s) {
-        return lookup_enum(on_timeout_table, _SCHED_ON_TIMEOUT_MAX, s);
+        return string_table_lookup(on_timeout_table, _SCHED_ON_TIMEOUT_MAX, s);
 }
 
 const char *sched_rollout_status_to_string(SchedRolloutStatus s) {

@@ -46,15 +46,6 @@ static const char *const job_state_table[_SCHED_JOB_STATE_MAX] = {
         [SCHED_JOB_CANCELLED] = "cancelled",
 };
 
-static int lookup_enum(const char *const *table, int n, const char *s) {
-        if (!s)
-                return -EINVAL;
-        for (int i = 0; i < n; i++)
-                if (table[i] && streq(table[i], s))
-                        return i;
-        return -EINVAL;
-}
-
 static const char *enum_name(const char *const *table, int n, int i) {
         return i >= 0 && i < n ? table[i] : NULL;
 }
@@ -63,25 +54,25 @@ const char *sched_deployment_status_to_string(SchedDeploymentStatus s) {
         return enum_name(deployment_status_table, _SCHED_DEPLOYMENT_STATUS_MAX, s);
 }
 SchedDeploymentStatus sched_deployment_status_from_string(const char *s) {
-        return lookup_enum(deployment_status_table, _SCHED_DEPLOYMENT_STATUS_MAX, s);
+        return string_table_lookup(deployment_status_table, _SCHED_DEPLOYMENT_STATUS_MAX, s);
 }
 const char *sched_replica_state_to_string(SchedReplicaState s) {
         return enum_name(replica_state_table, _SCHED_REPLICA_STATE_MAX, s);
 }
 SchedReplicaState sched_replica_state_from_string(const char *s) {
-        return lookup_enum(replica_state_table, _SCHED_REPLICA_STATE_MAX, s);
+        return string_table_lookup(replica_state_table, _SCHED_REPLICA_STATE_MAX, s);
 }
 const char *sched_replica_health_to_string(SchedReplicaHealth h) {
         return enum_name(replica_health_table, _SCHED_HEALTH_MAX, h);
 }
 SchedReplicaHealth sched_replica_health_from_string(const char *s) {
-        return lookup_enum(replica_health_table, _SCHED_HEALTH_MAX, s);
+        return string_table_lookup(replica_health_table, _SCHED_HEALTH_MAX, s);
 }
 const char *sched_job_state_to_string(SchedJobState s) {
         return enum_name(job_state_table, _SCHED_JOB_STATE_MAX, s);
 }
 SchedJobState sched_job_state_from_string(const char *s) {
-        return lookup_enum(job_state_table, _SCHED_JOB_STATE_MAX, s);
+        return string_table_lookup(job_state_table, _SCHED_JOB_STATE_MAX, s);
 }
 
 /* ---- records: described once, parsed, printed, copied and freed from the description ------ */
@@ -448,8 +439,9 @@ static int field_parse(const RecordType *t, const Field *f, void *rec, json_t *v
                 return 0;
         }
         case FIELD_ENUM: {
-                int e = json_is_string(v) ? lookup_enum(f->table, f->n_table, json_string_value(v))
-                                          : -EINVAL;
+                int e = json_is_string(v)
+                                ? string_table_lookup(f->table, f->n_table, json_string_value(v))
+                                : -EINVAL;
 
                 if (e < 0)
                         return refuse(res, -EINVAL, "%s: '%s' must be one of the known names",

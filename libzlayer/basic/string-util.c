@@ -405,3 +405,12 @@ char *string_escape_for_display(const char *s, size_t max_len) {
         r[n] = '\0';
         return r;
 }
+
+int string_table_lookup(const char *const *table, size_t n, const char *s) {
+        if (!s)
+                return -EINVAL;
+        for (size_t i = 0; i < n; i++)
+                if (table[i] && streq(table[i], s))
+                        return (int) i;
+        return -EINVAL;
+}

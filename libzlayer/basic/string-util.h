@@ -42,6 +42,10 @@ char **strv_free(char **l);
 DEFINE_TRIVIAL_CLEANUP_FUNC(char **, strv_free);
 #define _cleanup_strv_free_ _cleanup_(strv_freep)
 size_t strv_length(char *const *l);
+
+/* For enums with a table of names indexed by value: the index of s in table[0..n) (NULL entries
+ * skipped), or -EINVAL when s is NULL or not there. */
+int string_table_lookup(const char *const *table, size_t n, const char *s);
 int strv_extend(char ***l, const char *value); /* appends a copy */
 /* Appends, taking ownership (freed on error). NULL is taken for a failed allocation, so that
  * strv_consume(&l, strdup(x)) needs one check: -ENOMEM. */

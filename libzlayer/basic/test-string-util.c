@@ -199,3 +199,14 @@ TEST(escape_for_display) {
                 ASSERT_TRUE(strlen(s) <= MAX(cases[i].max, (size_t) 3));
         }
 }
+
+TEST(string_table_lookup) {
+        static const char *const table[] = { "running", NULL, "exited" };
+
+        ASSERT_EQ(string_table_lookup(table, ELEMENTSOF(table), "running"), 0);
+        ASSERT_EQ(string_table_lookup(table, ELEMENTSOF(table), "exited"), 2);
+        ASSERT_ERROR(string_table_lookup(table, ELEMENTSOF(table), "paused"), EINVAL);
+        ASSERT_ERROR(string_table_lookup(table, ELEMENTSOF(table), NULL), EINVAL);
+        /* Only the first n entries count. */
+        ASSERT_ERROR(string_table_lookup(table, 2, "exited"), EINVAL);
+}

@@ -237,9 +237,10 @@ static void *reader_thread(void *arg) {
         return (void *) (uintptr_t) seen;
 }
 
-static unsigned freed_attachments;
+/* Readers drop the last reference of a table as often as the writer does: count atomically. */
+static atomic_uint freed_attachments;
 static void attachment_free(void *p) {
-        freed_attachments++;
+        atomic_fetch_add(&freed_attachments, 1);
         free(p);
 }
 
@@ -249,7 +250,7 @@ TEST(publisher_concurrent_readers) {
 
         ASSERT_OK(route_publisher_init(&publisher));
         atomic_store(&stop_readers, false);
-        freed_attachments = 0;
+        atomic_store(&freed_attachments, 0);
         for (unsigned i = 0; i < N_READERS; i++)
                 ASSERT_EQ(pthread_create(&th[i], NULL, reader_thread, (void *) (uintptr_t) i), 0);
 
@@ -275,7 +276,7 @@ TEST(publisher_concurrent_readers) {
         /* The first table outlives its replacement while a reader holds it. */
         ASSERT_EQ(held->n_routes, 0U);
         route_table_unref(held);
-        ASSERT_EQ(freed_attachments, 1999U);
+        ASSERT_EQ(atomic_load(&freed_attachments), 1999U);
         route_publisher_done(&publisher);
-        ASSERT_EQ(freed_attachments, 2000U);
+        ASSERT_EQ(atomic_load(&freed_attachments), 2000U);
 }

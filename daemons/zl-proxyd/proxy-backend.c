@@ -6,12 +6,17 @@ BackendHealth *proxy_backend_select(const RouteBackendSet *cset, uint64_t now,
                                     bool (*skip)(const BackendHealth *b, const void *userdata),
                                     const void *userdata) {
         RouteBackendSet *set = (RouteBackendSet *) cset; /* rr_next is the mutable part */
-        unsigned long ticket = atomic_fetch_add_explicit(&set->rr_next, 1, memory_order_relaxed);
-        unsigned pos = (unsigned) (ticket % set->total_weight);
+        unsigned long ticket;
+        unsigned pos;
         size_t first = 0;
         BackendHealth *best = NULL;
         long best_active = 0;
         unsigned best_weight = 1;
+
+        if (set->n_backends == 0)
+                return NULL;
+        ticket = atomic_fetch_add_explicit(&set->rr_next, 1, memory_order_relaxed);
+        pos = (unsigned) (ticket % set->total_weight);
 
         /* Weighted: the ticket falls in one backend's share of the total weight. */
         for (size_t i = 0; i < set->n_backends; i++) {

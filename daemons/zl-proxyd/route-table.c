@@ -563,11 +563,13 @@ static int route_parse(json_t *j, size_t index, Route *r, RouteAddress *ret_list
         }
 
         backends = json_object_get(j, "backends");
-        if (!json_is_array(backends) || json_array_size(backends) == 0)
-                return fail(e, rname, "backends", "missing, or not a non-empty array");
+        /* An empty set is allowed: the scheduler keeps the listener of a service whose replicas
+         * are not healthy (yet), and clients get 503 (or a closed connection) at once. */
+        if (!json_is_array(backends))
+                return fail(e, rname, "backends", "missing, or not an array");
         if (json_array_size(backends) > BACKENDS_MAX)
                 return fail(e, rname, "backends", "more than %u backends", BACKENDS_MAX);
-        r->set.backends = calloc(json_array_size(backends), sizeof(RouteBackend));
+        r->set.backends = calloc(MAX(json_array_size(backends), 1U), sizeof(RouteBackend));
         if (!r->set.backends)
                 return -ENOMEM;
         for (size_t i = 0; i < json_array_size(backends); i++) {

@@ -2,6 +2,7 @@
 /* test-route-table.c: route parsing, validation errors, longest match, snapshot publishing. */
 #include <pthread.h>
 
+#include "proxy-internal.h"
 #include "route-table.h"
 #include "tests.h"
 
@@ -150,6 +151,21 @@ TEST(empty) {
         ASSERT_STREQ(match(t, 0, "a", "/"), "(none)");
 }
 
+/* A route without backends keeps its listener; a worker finds no backend to pick (503). */
+TEST(no_backends) {
+        _cleanup_(route_table_unrefp) RouteTable *t = parse_ok(
+                "{\"routes\": [{\"name\": \"e\", \"listen\": \"127.0.0.1:1\", \"backends\": []},"
+                " {\"name\": \"t\", \"listen\": \"127.0.0.1:2\", \"protocol\": \"tcp\","
+                " \"backends\": []}]}");
+        ASSERT_EQ(t->n_routes, 2U);
+        ASSERT_EQ(t->n_listeners, 2U);
+        ASSERT_STREQ(match(t, 0, "a", "/x"), "e");
+        for (size_t i = 0; i < t->n_routes; i++) {
+                ASSERT_EQ(t->routes[i].set.n_backends, 0U);
+                ASSERT_NULL(proxy_backend_select(&t->routes[i].set, 0, NULL, NULL));
+        }
+}
+
 #define R(extra) "{\"routes\": [{\"name\": \"r\", " extra "}]}"
 #define OKR "\"listen\": \"127.0.0.1:80\", \"backends\": [\"127.0.0.1:81\"]"
 
@@ -179,7 +195,7 @@ TEST(invalid) {
         ASSERT_INVALID(R(OKR ", \"protocol\": \"tcp\", \"path\": \"/\""), "r", "path");
         ASSERT_INVALID(R(OKR ", \"protocol\": \"tcp\", \"host\": \"a.b\""), "r", "host");
         ASSERT_INVALID(R("\"listen\": \"127.0.0.1:80\""), "r", "backends");
-        ASSERT_INVALID(R("\"listen\": \"127.0.0.1:80\", \"backends\": []"), "r", "backends");
+        ASSERT_INVALID(R("\"listen\": \"127.0.0.1:80\", \"backends\": {}"), "r", "backends");
         ASSERT_INVALID(R("\"listen\": \"127.0.0.1:80\", \"backends\": [\"x:1\"]"), "r",
                        "backends[0]");
         ASSERT_INVALID(R("\"listen\": \"127.0.0.1:80\", \"backends\": [\"127.0.0.1:1\", 3]"), "r",

@@ -277,6 +277,26 @@ code=$(curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$((base + 12))/
 v=$(zl_get_property $B $P $I Owners)
 [ "$v" = 'as 2 "other" "tests"' ] && zl_ok "Owners lists both" || zl_not_ok "Owners lists both" "$v"
 
+# Routes without backends (a scheduler's service with no healthy replica yet): the listeners
+# open, HTTP answers 503 at once and TCP closes the connection.
+cat > "$ZL_TMP/empty.json" << EOF
+{"routes": [{"name": "no-http", "listen": "127.0.0.1:$((base + 20))", "backends": []},
+            {"name": "no-tcp", "listen": "127.0.0.1:$((base + 21))", "protocol": "tcp",
+             "backends": []}]}
+EOF
+zl_check "routes without backends are accepted" "$zlctl" proxy apply "$ZL_TMP/empty.json" \
+        --owner empty
+code=$(curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$((base + 20))/")
+[ "$code" = 503 ] && zl_ok "an http route without backends answers 503" ||
+        zl_not_ok "an http route without backends answers 503" "$code"
+out=$(timeout 5 python3 -c "
+import socket
+s = socket.create_connection(('127.0.0.1', $((base + 21))), timeout=3)
+print('eof' if s.recv(10) == b'' else 'data')" 2>&1)
+[ "$out" = eof ] && zl_ok "a tcp route without backends closes the connection" ||
+        zl_not_ok "a tcp route without backends closes the connection" "$out"
+zl_check "the owner without backends is cleared" "$zlctl" proxy clear empty
+
 # ---- access log ------------------------------------------------------------------------------
 zl_wait_file_grep "$ZL_TMP/access.log" '"route":"other"' 3
 line=$(grep -F '"path":"/after1"' "$ZL_TMP/access.log" | head -n 1)

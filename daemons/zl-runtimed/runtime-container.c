@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* runtime-container.c: container ids, names, states and the config built from create options. */
 #include <errno.h>
+#include <linux/capability.h>
 #include <math.h>
 #include <seccomp.h>
 #include <signal.h>
@@ -11,6 +12,8 @@
 #include <strings.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "cap-util.h"
 #include "cgroup.h"
@@ -19,6 +22,7 @@
 #include "path-util.h"
 #include "runtime-container.h"
 #include "runtime-internal.h"
+#include "runtime-storage.h"
 #include "seccomp-filter.h"
 #include "signal-util.h"
 #include "string-util.h"
@@ -124,6 +128,9 @@ void container_options_done(ContainerOptions *o) {
         free(o->seccomp);
         strv_free(o->labels);
         free(o->image);
+        free(o->storage);
+        free(o->devices);
+        strv_free(o->sysctls);
         *o = CONTAINER_OPTIONS_INIT;
 }
 
@@ -141,6 +148,23 @@ static json_t *strv_json(char *const *l) {
 static int set_new(json_t *o, const char *key, json_t *v) {
         /* json_object_set_new steals v even when it fails, and fails when v is NULL. */
         return json_object_set_new(o, key, v) < 0 ? -ENOMEM : 0;
+}
+
+/* A JSON option as its value, or as the text when it does not parse (the create then fails). */
+static json_t *json_or_string(const char *text) {
+        json_t *j = json_loads(text, 0, NULL);
+        return j ?: json_string(text);
+}
+
+static json_t *string_map_json(char *const *kv) {
+        json_t *o = json_object();
+
+        if (!o)
+                return NULL;
+        for (size_t i = 0; kv && kv[i] && kv[i + 1]; i += 2)
+                if (json_object_set_new(o, kv[i], json_string(kv[i + 1])) < 0)
+                        return json_decref(o), NULL;
+        return o;
 }
 
 int container_options_to_json(const ContainerOptions *o, json_t **ret) {
@@ -186,6 +210,13 @@ int container_options_to_json(const ContainerOptions *o, json_t **ret) {
         PUT_STR("seccomp", o->seccomp);
         PUT_U64("log_max_size", o->log_max_size);
         PUT_U64("log_max_files", o->log_max_files);
+        if (r >= 0 && o->storage)
+                r = set_new(j, "storage", json_or_string(o->storage));
+        if (r >= 0 && o->devices)
+                r = set_new(j, "devices", json_or_string(o->devices));
+        if (r >= 0 && o->sysctls)
+                r = set_new(j, "sysctls", string_map_json(o->sysctls));
+        PUT_BOOL("privileged", o->privileged);
 #undef PUT_STR
 #undef PUT_STRV
 #undef PUT_U64
@@ -298,8 +329,19 @@ static uint64_t cap_all(void) {
         return last >= 63 ? UINT64_MAX : (UINT64_C(1) << (last + 1)) - 1;
 }
 
-static int cap_set_apply(json_t *caps, const char *set, bool required, bool add_all, uint64_t add,
-                         bool drop_all, uint64_t drop, char **error) {
+/* What a privileged container gets as "every capability": the permitted set zl-runtimed holds
+ * (a container cannot be given more, and a runtime inside a container holds less than all). */
+static uint64_t cap_held(void) {
+        struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+        struct __user_cap_data_struct d[2] = {};
+
+        if (syscall(SYS_capget, &h, d) < 0)
+                return cap_all();
+        return ((uint64_t) d[1].permitted << 32 | d[0].permitted) & cap_all();
+}
+
+static int cap_set_apply(json_t *caps, const char *set, bool required, bool add_all, uint64_t all,
+                         uint64_t add, bool drop_all, uint64_t drop, char **error) {
         json_t *list = json_object_get(caps, set), *v, *out;
         uint64_t mask = 0;
         size_t i;
@@ -319,7 +361,7 @@ static int cap_set_apply(json_t *caps, const char *set, bool required, bool add_
         /* Docker's order: ALL in cap_add grants everything but the drops; ALL in cap_drop
          * keeps only the additions. */
         if (add_all)
-                mask = cap_all() & ~drop;
+                mask = all & ~drop;
         else if (drop_all)
                 mask = add;
         else
@@ -336,16 +378,21 @@ static int cap_set_apply(json_t *caps, const char *set, bool required, bool add_
 }
 
 static int apply_caps(json_t *process, const ContainerOptions *o, char **error) {
-        uint64_t add, drop;
+        uint64_t add, drop, all = cap_all();
         bool add_all, drop_all;
         json_t *caps;
         int r;
 
-        if (!o->cap_add && !o->cap_drop)
+        if (!o->cap_add && !o->cap_drop && o->privileged <= 0)
                 return 0;
         r = cap_list_parse(o->cap_add, "cap_add", &add_all, &add, error);
         if (r < 0)
                 return r;
+        /* privileged is every capability held: an explicit cap_drop still drops. */
+        if (o->privileged > 0 && !add_all) {
+                add_all = true;
+                all = cap_held();
+        }
         r = cap_list_parse(o->cap_drop, "cap_drop", &drop_all, &drop, error);
         if (r < 0)
                 return r;
@@ -364,7 +411,7 @@ static int apply_caps(json_t *process, const ContainerOptions *o, char **error) 
                 { "inheritable", false },
         };
         for (size_t i = 0; i < ELEMENTSOF(sets); i++) {
-                r = cap_set_apply(caps, sets[i].name, sets[i].required, add_all, add, drop_all,
+                r = cap_set_apply(caps, sets[i].name, sets[i].required, add_all, all, add, drop_all,
                                   drop, error);
                 if (r < 0)
                         return r;
@@ -702,8 +749,21 @@ static int config_build(const char *config_json, const ContainerOptions *o, cons
                 r = apply_caps(process, o, &error);
         if (r >= 0)
                 r = apply_network(linux_, o->network, &error);
+        /* After the network: the sysctls allowed depend on the namespaces. Privileged before
+         * the devices, whose rules it would otherwise replace. */
+        if (r >= 0)
+                r = config_apply_sysctls(config, o->sysctls, &error);
+        if (r >= 0 && o->privileged > 0)
+                r = config_apply_privileged(config, &error);
+        if (r >= 0)
+                r = config_apply_devices(config, o->devices, &error);
         if (r < 0)
                 goto finish;
+        /* privileged is seccomp "unconfined" unless "seccomp" says otherwise. */
+        if (!o->seccomp && o->privileged > 0) {
+                (void) json_object_del(linux_, "seccomp");
+                default_seccomp = false;
+        }
         if (o->seccomp) {
                 if (streq(o->seccomp, "unconfined")) {
                         (void) json_object_del(linux_, "seccomp");
@@ -877,6 +937,36 @@ finish:
         if (ret_error)
                 *ret_error = TAKE_PTR(error);
         return r;
+}
+
+int container_config_add_storage(ContainerConfig *c, const StorageList *l, const char *volumes_dir,
+                                 const char *container_dir, char **ret_error) {
+        _cleanup_(json_decrefp) json_t *config = NULL;
+        _cleanup_free_ char *error = NULL, *text = NULL;
+        int r;
+
+        assert(c);
+        assert(c->json);
+        assert(l);
+        if (l->n_volumes == 0)
+                return 0;
+        config = json_loads(c->json, 0, NULL);
+        if (!config)
+                return -ENOMEM; /* it was dumped by us: only memory can fail */
+        r = storage_apply_mounts(config, l, volumes_dir, container_dir, &error);
+        if (r >= 0) {
+                text = json_dumps(config, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+                if (!text)
+                        return -ENOMEM;
+                r = config_check(text, &error);
+        }
+        if (r < 0) {
+                if (ret_error)
+                        *ret_error = TAKE_PTR(error);
+                return r;
+        }
+        free_and_replace(c->json, text);
+        return 0;
 }
 
 int container_config_add_network_files(ContainerConfig *c, const char *hosts, const char *resolv,

@@ -61,6 +61,10 @@ typedef struct ContainerOptions {
         char *image;
         uint64_t log_max_size;
         uint64_t log_max_files;
+        char *storage; /* JSON array of volumes (runtime-storage.h); applied by the manager */
+        char *devices; /* JSON array of {path, read, write, mknod} */
+        char **sysctls; /* key, value, key, value ... */
+        int privileged; /* -1: unset */
 } ContainerOptions;
 
 #define CONTAINER_OPTIONS_INIT                                                                     \
@@ -74,6 +78,7 @@ typedef struct ContainerOptions {
                 .read_only = -1,                                                                   \
                 .log_max_size = CONTAINER_OPTION_UNSET,                                            \
                 .log_max_files = CONTAINER_OPTION_UNSET,                                           \
+                .privileged = -1,                                                                  \
         })
 
 void container_options_done(ContainerOptions *o);
@@ -91,12 +96,21 @@ typedef struct ContainerConfig {
 void container_config_done(ContainerConfig *c);
 
 /* Builds the config a container runs: config_json (or, when empty, ZLayer's default for the
- * "rootfs" option) with the options applied, then validated by oci_config_parse(). -EINVAL for
+ * "rootfs" option) with the options applied, then validated by oci_config_parse(). "storage"
+ * is not applied here (it needs the container's directory: container_config_add_storage()),
+ * "devices", "sysctls" and "privileged" are. -EINVAL for
  * an option that cannot be applied (the message names the option), -EBADMSG for a config that
  * does not validate or a user that does not exist (the message starts with the JSON path),
  * -ENOMEM. *ret_error (may be NULL) receives the message on failure. */
 int container_config_build(const char *config_json, const ContainerOptions *o, ContainerConfig *ret,
                            char **ret_error);
+
+typedef struct StorageList StorageList;
+/* Adds the mounts of the volumes (runtime-storage.h) to c->json: named ones from volumes_dir,
+ * anonymous ones from container_dir. -EBADMSG with *ret_error when the result does not
+ * validate. */
+int container_config_add_storage(ContainerConfig *c, const StorageList *l, const char *volumes_dir,
+                                 const char *container_dir, char **ret_error);
 
 /* Adds read-only bind mounts of hosts onto /etc/hosts and of resolv onto /etc/resolv.conf (either
  * may be NULL: not added) to c->json, unless the config mounts something there itself. The

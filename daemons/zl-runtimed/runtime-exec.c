@@ -331,8 +331,10 @@ static int exec_spawn(Manager *m, Container *c, const ExecProcess *p, const int 
         ContainerExecOptions o = CONTAINER_EXEC_OPTIONS_INIT;
         int r;
 
-        if (c->state != CONTAINER_RUNNING || c->pid <= 0)
-                return fail_msg(ret_error, -EBUSY, "the container is not running");
+        /* A created container's init waits before execve with its namespaces, root and network
+         * in place: commands run there before it starts (the scheduler's init steps). */
+        if (!IN_SET(c->state, CONTAINER_CREATED, CONTAINER_RUNNING) || c->init_pid <= 0)
+                return fail_msg(ret_error, -EBUSY, "the container is neither created nor running");
         r = runtime_cgroup_path(c->id, &cgroup_path);
         if (r < 0)
                 return r;
@@ -348,7 +350,7 @@ static int exec_spawn(Manager *m, Container *c, const ExecProcess *p, const int 
                 !streq_ptr(json_string_value(json_object_get(c->options, "seccomp")), "unconfined");
         o.cgroup = cg;
         memcpy(o.stdio, stdio, sizeof(o.stdio));
-        return container_exec(c->pid, &o, ret_pid, ret_pidfd, ret_pty, ret_error);
+        return container_exec(c->init_pid, &o, ret_pid, ret_pidfd, ret_pty, ret_error);
 }
 
 static int exec_op_watch_child(ExecOp *op, int pidfd) {

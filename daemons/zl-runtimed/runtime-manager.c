@@ -24,6 +24,7 @@
 #include "path-util.h"
 #include "runtime-internal.h"
 #include "runtime-manager.h"
+#include "runtime-storage.h"
 #include "string-util.h"
 
 #define CONTAINER_FILE "container.json"
@@ -297,6 +298,8 @@ static bool container_apply_status(Container *c, const MonitorStatus *s, bool *r
             s->started_at != c->started_at || s->finished_at != c->finished_at)
                 changed = true;
         c->pid = pid;
+        c->init_pid =
+                IN_SET(state, CONTAINER_CREATED, CONTAINER_RUNNING, CONTAINER_PAUSED) ? s->pid : 0;
         c->exit_code = s->exit_code;
         c->signal = s->signal;
         c->oom_killed = s->oom_killed;
@@ -879,8 +882,10 @@ static int create_common(Manager *m, const char *name, const char *config_json,
         _cleanup_(container_config_done) ContainerConfig config = {};
         _cleanup_free_ char *error = NULL, *dir = NULL, *cgroup = NULL, *gen_name = NULL;
         _cleanup_free_ char *upper = NULL, *work = NULL;
-        _cleanup_free_ char *hostname = NULL, *hosts = NULL, *resolv = NULL;
+        _cleanup_free_ char *hostname = NULL, *hosts = NULL, *resolv = NULL, *volumes_dir = NULL;
         _cleanup_(json_decrefp) json_t *options = NULL, *cj = NULL, *spec_json = NULL;
+        _cleanup_(storage_list_done) StorageList storage = {};
+        _cleanup_strv_free_ char **created_volumes = NULL;
         char id[CONTAINER_ID_LENGTH + 1];
         Container *c = NULL;
         MonitorSpec spec = {};
@@ -928,6 +933,13 @@ static int create_common(Manager *m, const char *name, const char *config_json,
         }
         if (o->labels && strv_length(o->labels) % 2 != 0)
                 return -EINVAL;
+        if (o->sysctls && strv_length(o->sysctls) % 2 != 0)
+                return -EINVAL;
+        /* Checked before anything is created; the directories are made once the container's
+         * own exists. */
+        r = storage_parse(o->storage, &storage, &error);
+        if (r < 0)
+                goto fail;
 
         /* ZLayer's default config names the host after the container, as Docker does with
          * the id: a container should not see the node's name by default. */
@@ -984,6 +996,18 @@ static int create_common(Manager *m, const char *name, const char *config_json,
                 if (r < 0)
                         goto fail_dir;
         }
+
+        /* Before the network files: a volume mounted on /etc/hosts keeps its place. */
+        volumes_dir = path_join(m->state_dir, "volumes");
+        if (!volumes_dir) {
+                r = -ENOMEM;
+                goto fail_dir;
+        }
+        r = storage_prepare(&storage, volumes_dir, dir, &created_volumes, &error);
+        if (r >= 0)
+                r = container_config_add_storage(&config, &storage, volumes_dir, dir, &error);
+        if (r < 0)
+                goto fail_dir;
 
         /* The files the container's /etc/hosts and /etc/resolv.conf are bound to exist before
          * the engine mounts them: a "host" container's are copies of the host's, a "private"
@@ -1084,6 +1108,14 @@ static int create_common(Manager *m, const char *name, const char *config_json,
                 (void) container_cgroup_remove(m, c->id);
                 goto fail_dir;
         }
+        {
+                /* Exec in the created container joins the waiting init. */
+                MonitorStatus st = MONITOR_STATUS_INIT;
+
+                if (container_read_status(c, &st) >= 0 && st.state == MONITOR_STATE_CREATED)
+                        c->init_pid = st.pid;
+                monitor_status_done(&st);
+        }
         if (c->network == NETWORK_PRIVATE && m->network) {
                 error = mfree(error);
                 r = container_network_attach(c, hostname, &error);
@@ -1111,6 +1143,11 @@ fail_dir:
         container_free(c);
         if (rm_rf(dir) < 0)
                 log_warning("Failed to remove '%s' after a failed create, ignoring.", dir);
+        /* Named volumes this create made are empty: the container never ran. */
+        for (size_t i = 0; created_volumes && created_volumes[i]; i++)
+                if (rm_rf(created_volumes[i]) < 0)
+                        log_warning("Failed to remove volume '%s' after a failed create, ignoring.",
+                                    created_volumes[i]);
 fail:
         if (ret_error)
                 *ret_error = TAKE_PTR(error);
@@ -1289,6 +1326,10 @@ int container_inspect(Container *c, char **ret_json) {
                                 return -ENOMEM;
                 }
         }
+        /* The volumes as asked for: tier and size are recorded here, not enforced. */
+        if (json_object_get(c->options, "storage") &&
+            json_object_set(j, "storage", json_object_get(c->options, "storage")) < 0)
+                return -ENOMEM;
         /* What came from the image: its manifest digest and the ports it declares. */
         if (json_object_get(c->options, "image_digest")) {
                 json_t *ports = json_object_get(c->options, "exposed_ports");

@@ -33,6 +33,9 @@ struct Container {
 
         ContainerState state;
         pid_t pid;
+        /* The init's pid while it lives, created (waiting before execve) included: what Exec
+         * joins. pid above is the contract's: 0 for a created container. */
+        pid_t init_pid;
         int exit_code;
         int signal;
         bool oom_killed;

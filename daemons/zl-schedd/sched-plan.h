@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* sched-plan.h: the diff between two generations of a spec, the rollout plan and its state. */
+/* sched-plan.h: the diff between two generations of a spec, and the rollout plan. */
 #pragma once
 
 #include <jansson.h>
@@ -117,62 +117,3 @@ int sched_plan_format_json(const SchedPlan *p, char **ret);
  *   + start web (2 replicas) after db healthy (timeout 5m, on timeout: fail)
  *   ~ replace api: image changed (rolling, 3 replicas) */
 int sched_plan_format_text(const SchedPlan *p, char **ret);
-
-/* The rollout of one plan, driven by events from the reconciler. */
-typedef enum SchedRolloutStatus {
-        SCHED_ROLLOUT_RUNNING,
-        SCHED_ROLLOUT_READY,
-        SCHED_ROLLOUT_FAILED,
-        _SCHED_ROLLOUT_STATUS_MAX,
-        _SCHED_ROLLOUT_STATUS_INVALID = -EINVAL,
-} SchedRolloutStatus;
-
-typedef enum SchedStepState {
-        SCHED_STEP_PENDING,
-        SCHED_STEP_RUNNING,
-        SCHED_STEP_DONE,
-        _SCHED_STEP_STATE_MAX,
-        _SCHED_STEP_STATE_INVALID = -EINVAL,
-} SchedStepState;
-
-const char *sched_rollout_status_to_string(SchedRolloutStatus s) _const_;
-
-typedef struct SchedRollout SchedRollout;
-
-/* The plan is borrowed and must outlive the rollout. "keep" steps start out done. */
-int sched_rollout_new(const SchedPlan *plan, SchedRollout **ret);
-SchedRollout *sched_rollout_free(SchedRollout *r);
-DEFINE_TRIVIAL_CLEANUP_FUNC(SchedRollout *, sched_rollout_free);
-
-/* The pending steps that may start now (indices into plan->steps, ascending; *ret is NULL when
- * *ret_n is 0). Nothing is runnable once the rollout is ready or failed. */
-int sched_rollout_runnable(const SchedRollout *r, size_t **ret, size_t *ret_n);
-/* The reconciler took the step up: -ERANGE for an index outside the plan, -EBUSY when it is not
- * runnable (not pending, or waiting), -ESTALE once the rollout has failed. The timeouts of the
- * waits on this service count from here. */
-int sched_rollout_step_started(SchedRollout *r, size_t step);
-/* The step finished (a replace step: the new replica healthy, traffic moved, the old one
- * stopped). -ERANGE, -EBUSY unless running, -ESTALE once failed. When every step of a service
- * is done the service counts as ready. */
-int sched_rollout_step_done(SchedRollout *r, size_t step);
-/* The service reached the condition (started, healthy, ready): waits on it are satisfied, and
- * at "ready" its running start step is done. -ENOENT for a service not in the plan, -EINVAL for
- * SCHED_CONDITION_NONE. Conditions never go down. Ignored (0) once the rollout has finished. */
-int sched_rollout_service_reached(SchedRollout *r, const char *service, SchedCondition c);
-/* The reconciler's timer for `service` waiting on `dependency` fired. Applies the edge's
- * on_timeout and returns it: fail fails the rollout, warn lets the step go on and records a
- * warning, continue lets it go on silently. -ENOENT when no step of service waits on
- * dependency, -EALREADY when every such wait is already satisfied (the timer lost a race). */
-int sched_rollout_wait_timed_out(SchedRollout *r, const char *service, const char *dependency);
-/* A replica gave up (image pull, init action, health check, crash loop: reason says which). The
- * rollout fails naming the service and the replica. -ENOENT for a service not in the plan. */
-int sched_rollout_replica_failed(SchedRollout *r, const char *service, uint32_t index,
-                                 const char *reason);
-
-/* service and message are borrowed, NULL unless failed: which service and why. */
-SchedRolloutStatus sched_rollout_status(const SchedRollout *r, const char **ret_service,
-                                        const char **ret_message);
-SchedStepState sched_rollout_step_state(const SchedRollout *r, size_t step);
-SchedCondition sched_rollout_service_condition(const SchedRollout *r, const char *service);
-/* Borrowed, NULL-terminated, in the order they happened: waits that timed out with warn. */
-char *const *sched_rollout_warnings(const SchedRollout *r);

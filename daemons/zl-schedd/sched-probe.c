@@ -35,14 +35,14 @@ const char *sched_check_type_to_string(SchedCheckType t) {
         return t >= 0 && t < _SCHED_CHECK_TYPE_MAX ? check_type_table[t] : NULL;
 }
 
-static const char *const health_table[_SCHED_HEALTH_MAX] = {
-        [SCHED_HEALTH_UNKNOWN] = "unknown",
-        [SCHED_HEALTH_HEALTHY] = "healthy",
-        [SCHED_HEALTH_UNHEALTHY] = "unhealthy",
+static const char *const health_table[_SCHED_PROBE_HEALTH_MAX] = {
+        [SCHED_PROBE_HEALTH_UNKNOWN] = "unknown",
+        [SCHED_PROBE_HEALTH_HEALTHY] = "healthy",
+        [SCHED_PROBE_HEALTH_UNHEALTHY] = "unhealthy",
 };
 
-const char *sched_health_to_string(SchedHealth h) {
-        return h >= 0 && h < _SCHED_HEALTH_MAX ? health_table[h] : NULL;
+const char *sched_probe_health_to_string(SchedProbeHealth h) {
+        return h >= 0 && h < _SCHED_PROBE_HEALTH_MAX ? health_table[h] : NULL;
 }
 
 _printf_(2, 3) static int set_error(char **ret_error, const char *fmt, ...) {
@@ -556,7 +556,7 @@ struct SchedProbe {
         unsigned threshold;
         SchedExec exec;
         bool running;
-        SchedHealth health;
+        SchedProbeHealth health;
         sd_event_source *timer;
         SchedCheck *check;
         uint64_t check_started;
@@ -743,7 +743,7 @@ int sched_probe_new(sd_event *event, const json_t *health, const json_t *endpoin
         p->event = sd_event_ref(event);
         p->cb = cb;
         p->userdata = userdata;
-        p->health = SCHED_HEALTH_UNKNOWN;
+        p->health = SCHED_PROBE_HEALTH_UNKNOWN;
         if (exec)
                 p->exec = *exec;
 
@@ -823,7 +823,7 @@ static int probe_schedule(SchedProbe *p, uint64_t at) {
 
 static void probe_on_check_done(SchedCheck *c, bool ok, const char *reason, void *userdata) {
         SchedProbe *p = userdata;
-        SchedHealth old = p->health, new = old;
+        SchedProbeHealth old = p->health, new = old;
         char *copy;
         uint64_t next, t;
         int r;
@@ -838,11 +838,11 @@ static void probe_on_check_done(SchedCheck *c, bool ok, const char *reason, void
 
         if (ok) {
                 p->consecutive_failures = 0;
-                new = SCHED_HEALTH_HEALTHY;
+                new = SCHED_PROBE_HEALTH_HEALTHY;
         } else {
                 p->consecutive_failures++;
                 if (p->consecutive_failures >= p->threshold)
-                        new = SCHED_HEALTH_UNHEALTHY;
+                        new = SCHED_PROBE_HEALTH_UNHEALTHY;
         }
         p->health = new;
 
@@ -854,7 +854,7 @@ static void probe_on_check_done(SchedCheck *c, bool ok, const char *reason, void
                 if (r < 0) {
                         /* Without a timer the probe cannot go on: say so rather than freeze. */
                         p->running = false;
-                        new = SCHED_HEALTH_UNKNOWN;
+                        new = SCHED_PROBE_HEALTH_UNKNOWN;
                         p->health = new;
                         if (p->cb && new != old)
                                 p->cb(p, old, new, "cannot schedule the next check", p->userdata);
@@ -896,7 +896,7 @@ int sched_probe_start(SchedProbe *p) {
                 return -EINVAL;
         if (p->running)
                 return -EALREADY;
-        p->health = SCHED_HEALTH_UNKNOWN;
+        p->health = SCHED_PROBE_HEALTH_UNKNOWN;
         p->consecutive_failures = 0;
         grace = p->target.type == SCHED_CHECK_NONE ? 0 : p->start_grace_usec;
         r = probe_schedule(p, usec_add_sat(now(CLOCK_MONOTONIC), grace));
@@ -906,8 +906,8 @@ int sched_probe_start(SchedProbe *p) {
         return 0;
 }
 
-SchedHealth sched_probe_get_health(const SchedProbe *p) {
-        return p ? p->health : _SCHED_HEALTH_INVALID;
+SchedProbeHealth sched_probe_get_health(const SchedProbe *p) {
+        return p ? p->health : _SCHED_PROBE_HEALTH_INVALID;
 }
 
 SchedCheckType sched_probe_get_type(const SchedProbe *p) {

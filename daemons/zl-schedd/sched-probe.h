@@ -97,21 +97,21 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(SchedCheck *, sched_check_free);
 
 /* ---- the probe of one replica -------------------------------------------------------------- */
 
-typedef enum SchedHealth {
-        SCHED_HEALTH_UNKNOWN,
-        SCHED_HEALTH_HEALTHY,
-        SCHED_HEALTH_UNHEALTHY,
-        _SCHED_HEALTH_MAX,
-        _SCHED_HEALTH_INVALID = -EINVAL,
-} SchedHealth;
+typedef enum SchedProbeHealth {
+        SCHED_PROBE_HEALTH_UNKNOWN,
+        SCHED_PROBE_HEALTH_HEALTHY,
+        SCHED_PROBE_HEALTH_UNHEALTHY,
+        _SCHED_PROBE_HEALTH_MAX,
+        _SCHED_PROBE_HEALTH_INVALID = -EINVAL,
+} SchedProbeHealth;
 
-const char *sched_health_to_string(SchedHealth h) _const_;
+const char *sched_probe_health_to_string(SchedProbeHealth h) _const_;
 
 typedef struct SchedProbe SchedProbe;
 
 /* Called on every change of health, with the check result that caused it. The probe may be
  * freed from within the callback. */
-typedef void (*SchedProbeChangedFn)(SchedProbe *p, SchedHealth old_health, SchedHealth new_health,
+typedef void (*SchedProbeChangedFn)(SchedProbe *p, SchedProbeHealth old_health, SchedProbeHealth new_health,
                                     const char *reason, void *userdata);
 
 /* A probe for one replica from its service's canonical "health" object and "endpoints" array
@@ -148,7 +148,7 @@ int sched_probe_start(SchedProbe *p);
  * and counters keep their values; a later start begins again from UNKNOWN. */
 void sched_probe_stop(SchedProbe *p);
 
-SchedHealth sched_probe_get_health(const SchedProbe *p) _pure_;
+SchedProbeHealth sched_probe_get_health(const SchedProbe *p) _pure_;
 SchedCheckType sched_probe_get_type(const SchedProbe *p) _pure_;
 /* The target as text ("10.0.0.5:8080", "http://10.0.0.5:8080/health", the command), borrowed. */
 const char *sched_probe_get_target(const SchedProbe *p) _pure_;

@@ -11,7 +11,7 @@
  * every character a name may hold, so the rows of one deployment (and of one service) are
  * contiguous and ordered by name. */
 #define KEY_SEP "\x1f"
-#define MESSAGE_MAX 4096U
+#define MESSAGE_MAX SCHED_MESSAGE_MAX
 #define LOG_REF_MAX 4096U
 #define ADDRESS_MAX 512U
 #define LABELS_MAX 256U
@@ -86,6 +86,7 @@ typedef enum FieldType {
         FIELD_ENUM, /* int, names from table */
         FIELD_LABELS, /* json_t*, object of strings */
         FIELD_OBJECTS, /* json_t*, object of objects keyed by names */
+        FIELD_COUNTS, /* json_t*, object of integers in [0, max] keyed by names */
 } FieldType;
 
 enum {
@@ -173,6 +174,8 @@ static const Field deployment_fields[] = {
         F(FIELD_STRING, SchedDeployment, message, .max = MESSAGE_MAX),
         F(FIELD_OBJECTS, SchedDeployment, services),
         FT("updated_at", FIELD_U64, SchedDeployment, updated_at_usec),
+        F(FIELD_COUNTS, SchedDeployment, scale, .max = SCHED_SCALE_REPLICAS_MAX),
+        F(FIELD_U64, SchedDeployment, stop_timeout),
 };
 
 static const Field replica_fields[] = {
@@ -209,6 +212,7 @@ static const Field job_fields[] = {
         FT("started", FIELD_U64, SchedJobExecution, started_usec),
         FT("finished", FIELD_U64, SchedJobExecution, finished_usec),
         F(FIELD_STRING, SchedJobExecution, log_ref, .max = LOG_REF_MAX),
+        F(FIELD_STRING, SchedJobExecution, message, .max = MESSAGE_MAX),
 };
 
 static const Field cron_fields[] = {
@@ -262,6 +266,7 @@ static void record_done(const RecordType *t, void *rec) {
                         break;
                 case FIELD_LABELS:
                 case FIELD_OBJECTS:
+                case FIELD_COUNTS:
                         json_decref(*(json_t **) p);
                         *(json_t **) p = NULL;
                         break;
@@ -299,6 +304,7 @@ static void *record_new(const RecordType *t) {
                         break;
                 case FIELD_LABELS:
                 case FIELD_OBJECTS:
+                case FIELD_COUNTS:
                         if (!(*(json_t **) p = json_object()))
                                 return record_free(t, rec);
                         break;
@@ -324,7 +330,7 @@ static void *record_copy(const RecordType *t, const void *src) {
                 void *p = FIELD_PTR(rec, f);
 
                 if (f->type == FIELD_NAME || f->type == FIELD_STRING || f->type == FIELD_LABELS ||
-                    f->type == FIELD_OBJECTS)
+                    f->type == FIELD_OBJECTS || f->type == FIELD_COUNTS)
                         *(void **) p = NULL;
         }
         if (t == &deployment_type)
@@ -343,6 +349,7 @@ static void *record_copy(const RecordType *t, const void *src) {
                         break;
                 case FIELD_LABELS:
                 case FIELD_OBJECTS:
+                case FIELD_COUNTS:
                         if (!(*(json_t **) p = json_deep_copy(*(json_t *const *) q)))
                                 return record_free(t, rec);
                         break;
@@ -450,7 +457,8 @@ static int field_parse(const RecordType *t, const Field *f, void *rec, json_t *v
                 return 0;
         }
         case FIELD_LABELS:
-        case FIELD_OBJECTS: {
+        case FIELD_OBJECTS:
+        case FIELD_COUNTS: {
                 const char *k;
                 json_t *x, *c;
 
@@ -467,6 +475,14 @@ static int field_parse(const RecordType *t, const Field *f, void *rec, json_t *v
                                 return refuse(res, -EINVAL,
                                               "%s: '%s.%s' must be an object under a name", t->name,
                                               f->name, k);
+                        if (f->type == FIELD_COUNTS &&
+                            (!json_is_integer(x) || json_integer_value(x) < 0 ||
+                             json_integer_value(x) > f->max || !name_is_valid(k)))
+                                return refuse(
+                                        res, -EINVAL,
+                                        "%s: '%s.%s' must be an integer between 0 and %" PRIi64
+                                        " under a name",
+                                        t->name, f->name, k, f->max);
                 }
                 c = json_deep_copy(v);
                 if (!c)
@@ -536,6 +552,7 @@ static int record_to_json(const RecordType *t, const void *rec, json_t **ret) {
                         break;
                 case FIELD_LABELS:
                 case FIELD_OBJECTS:
+                case FIELD_COUNTS:
                         v = json_deep_copy(*(json_t *const *) p);
                         break;
                 }
@@ -979,6 +996,76 @@ static int check_service(const SchedState *s, const char *kind, const char *depl
         return 0;
 }
 
+uint32_t sched_service_replicas(const json_t *service, const SchedDeployment *d,
+                                const char *service_name) {
+        json_t *scale = json_object_get(service, "scale"), *v;
+        const char *mode = json_string_value(json_object_get(scale, "mode"));
+
+        if (d && service_name) {
+                v = json_object_get(d->scale, service_name);
+                if (json_is_integer(v))
+                        return (uint32_t) json_integer_value(v);
+        }
+        if (mode && streq(mode, "fixed"))
+                v = json_object_get(scale, "replicas");
+        else if (mode && streq(mode, "manual"))
+                v = json_object_get(scale, "replicas");
+        else
+                v = json_object_get(scale, "min");
+        if (json_is_integer(v) && json_integer_value(v) >= 0)
+                return (uint32_t) MIN(json_integer_value(v), (json_int_t) SCHED_SCALE_REPLICAS_MAX);
+        /* manual without a count, or a service with no scale object at all */
+        return 1;
+}
+
+static const char *service_scale_mode(const json_t *service) {
+        return json_string_value(json_object_get(json_object_get(service, "scale"), "mode"))
+                       ?: "adaptive";
+}
+
+static const char *service_rtype(const json_t *service) {
+        return json_string_value(json_object_get(service, "rtype")) ?: "service";
+}
+
+/* The canonical service `name` of the deployment's spec (a new reference in *ret, NULL when
+ * the spec has no such service). */
+static int deployment_spec_service(const SchedDeployment *d, const char *name, json_t **ret) {
+        _cleanup_(json_decrefp) json_t *j = NULL;
+        json_error_t err;
+
+        j = json_loads(d->spec, 0, &err);
+        if (!j)
+                return json_error_code(&err) == json_error_out_of_memory ? -ENOMEM : -EINVAL;
+        *ret = json_incref(json_object_get(json_object_get(j, "services"), name));
+        return 0;
+}
+
+/* A new spec keeps the overrides of services that still exist and may still be scaled by
+ * command; a fixed service's count is the spec's again. */
+static int deployment_trim_scale(SchedDeployment *d) {
+        _cleanup_(json_decrefp) json_t *j = NULL;
+        json_t *services, *v;
+        json_error_t err;
+        const char *k;
+        void *tmp;
+
+        if (json_object_size(d->scale) == 0)
+                return 0;
+        j = json_loads(d->spec, 0, &err);
+        if (!j)
+                return json_error_code(&err) == json_error_out_of_memory ? -ENOMEM : -EINVAL;
+        services = json_object_get(j, "services");
+        json_object_foreach_safe(d->scale, tmp, k, v) {
+                json_t *svc = json_object_get(services, k);
+
+                if (!svc || !streq(service_rtype(svc), "service") ||
+                    streq(service_scale_mode(svc), "fixed"))
+                        if (json_object_del(d->scale, k) < 0)
+                                return -ENOMEM;
+        }
+        return 0;
+}
+
 /* Removes and returns an optional unsigned field of the command that is not a record field. */
 static int take_u64(json_t *args, const char *kind, const char *name, bool required, uint64_t *ret,
                     bool *ret_given, SchedApplyResult *res) {
@@ -1168,6 +1255,12 @@ static int op_deployment_put(SchedState *s, json_t *args, SchedApplyResult *res)
         d->generation = old ? old->generation + 1 : 1;
         d->status = SCHED_DEPLOYMENT_PENDING;
         d->message[0] = '\0';
+        d->stop_timeout = 0;
+        r = deployment_trim_scale(d);
+        if (r < 0) {
+                record_free(&deployment_type, d);
+                return r;
+        }
         r = commit(&s->deployments, d);
         if (r < 0)
                 return r;
@@ -1194,15 +1287,23 @@ static int op_deployment_status(SchedState *s, json_t *args, SchedApplyResult *r
         r = prepare(&s->deployments, args, true, (void **) &d, (const void **) &old, res);
         if (r < 0)
                 return r;
-        if (given && generation != old->generation) {
+        if (given && generation != old->generation)
                 r = refuse(res, -ESTALE,
                            "deployment '%s' is at generation %" PRIu64 ", not %" PRIu64, d->name,
                            old->generation, generation);
+        else if (json_object_get(args, "stop_timeout") && d->status != SCHED_DEPLOYMENT_STOPPING)
+                r = refuse(res, -EINVAL,
+                           "deployment: 'stop_timeout' is only valid with status 'stopping'");
+        if (r < 0) {
                 record_free(&deployment_type, d);
                 return r;
         }
         if (!json_object_get(args, "message"))
                 d->message[0] = '\0';
+        /* A timeout given with "stopping" holds until the deployment is gone or put again; a
+         * deployment that is not stopping has none. */
+        if (d->status != SCHED_DEPLOYMENT_STOPPING)
+                d->stop_timeout = 0;
         return commit(&s->deployments, d);
 }
 
@@ -1329,6 +1430,70 @@ static int op_scale_event(SchedState *s, json_t *args, SchedApplyResult *res) {
         return 0;
 }
 
+static int op_service_scale(SchedState *s, json_t *args, SchedApplyResult *res) {
+        _cleanup_(json_decrefp) json_t *svc = NULL, *ev = NULL;
+        _cleanup_free_ char *key = NULL;
+        const char *dname, *sname;
+        const SchedDeployment *old;
+        SchedDeployment *d;
+        json_t *v;
+        uint32_t from;
+        int r;
+
+        dname = json_string_value(json_object_get(args, "deployment"));
+        sname = json_string_value(json_object_get(args, "service"));
+        if (!dname || !sname)
+                return refuse(res, -EINVAL,
+                              "service_scale: 'deployment' and 'service' are required");
+        v = json_object_get(args, "replicas");
+        if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+            json_integer_value(v) > (json_int_t) SCHED_SCALE_REPLICAS_MAX)
+                return refuse(res, -EINVAL,
+                              "service_scale: 'replicas' must be an integer between 0 and %u",
+                              SCHED_SCALE_REPLICAS_MAX);
+        r = check_service(s, "service_scale", dname, sname, res);
+        if (r < 0)
+                return r;
+        old = sched_state_get_deployment(s, dname);
+        r = deployment_spec_service(old, sname, &svc);
+        if (r < 0)
+                return r;
+        if (!svc || !streq(service_rtype(svc), "service"))
+                return refuse(res, -EINVAL,
+                              "service_scale: service '%s' of '%s' is a %s, not a service", sname,
+                              dname, svc ? service_rtype(svc) : "?");
+        from = sched_service_replicas(svc, old, sname);
+
+        /* The scale event validates the rest (reason, time) and is the part that may be
+         * refused, so it goes first; the deployment's row is ready before it so that nothing
+         * after it can fail. */
+        ev = json_pack("{s:s, s:s, s:I, s:O, s:O*, s:O*}", "deployment", dname, "service", sname,
+                       "from", (json_int_t) from, "to", v, "reason",
+                       json_object_get(args, "reason"), "time", json_object_get(args, "time"));
+        if (!ev)
+                return -ENOMEM;
+        if (!json_object_get(ev, "reason"))
+                return refuse(res, -EINVAL, "service_scale: 'reason' is required");
+        if (!json_object_get(ev, "time"))
+                return refuse(res, -EINVAL, "service_scale: 'time' is required");
+        d = record_copy(&deployment_type, old);
+        if (!d)
+                return -ENOMEM;
+        key = deployment_type.make_key(d);
+        if (!key || json_object_set(d->scale, sname, v) < 0 ||
+            table_reserve_one(&s->deployments) < 0) {
+                record_free(&deployment_type, d);
+                return -ENOMEM;
+        }
+        r = op_scale_event(s, ev, res);
+        if (r < 0) {
+                record_free(&deployment_type, d);
+                return r;
+        }
+        table_put(&s->deployments, TAKE_PTR(key), d);
+        return 0;
+}
+
 static bool job_is_finished(const SchedJobExecution *j) {
         return j->state == SCHED_JOB_SUCCEEDED || j->state == SCHED_JOB_FAILED ||
                j->state == SCHED_JOB_CANCELLED;
@@ -1415,7 +1580,7 @@ static const Op ops[] = {
         { "deployment_put", op_deployment_put,
           STRV("name", "spec", "expected_generation", "time") },
         { "deployment_status", op_deployment_status,
-          STRV("name", "status", "generation", "message", "services", "time") },
+          STRV("name", "status", "generation", "message", "services", "stop_timeout", "time") },
         { "deployment_delete", op_deployment_delete, STRV("name", "expected_generation") },
         { "replica_put", op_replica_put,
           STRV("deployment", "service", "index", "node", "container_id", "generation", "state",
@@ -1425,8 +1590,10 @@ static const Op ops[] = {
           STRV("deployment", "service", "from", "to", "reason", "time") },
         { "job_execution_put", op_job_execution_put,
           STRV("id", "deployment", "service", "state", "exit_code", "started", "finished",
-               "log_ref") },
+               "log_ref", "message") },
         { "cron_run_put", op_cron_run_put, STRV("deployment", "service", "last", "next") },
+        { "service_scale", op_service_scale,
+          STRV("deployment", "service", "replicas", "reason", "time") },
 };
 
 int sched_state_apply_json(SchedState *s, const json_t *cmd, SchedApplyResult *ret_result) {

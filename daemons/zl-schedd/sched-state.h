@@ -30,9 +30,11 @@
  *                      writer based its change on, 0 for a new deployment; otherwise -ESTALE
  *                      (or -EEXIST for 0 when it exists), so of two writers only one wins. The
  *                      new generation is the old plus one; status goes back to "pending".
- *   deployment_status  {name, status, generation?, message?, services?, time}
+ *   deployment_status  {name, status, generation?, message?, services?, stop_timeout?, time}
  *                      services: object service -> object, the per-service status (free
  *                      form, replaced as a whole). With generation, -ESTALE unless current.
+ *                      stop_timeout (seconds, only with status "stopping": how long each
+ *                      container gets to stop) is kept while the deployment is stopping.
  *   deployment_delete  {name, expected_generation?}
  *                      -EBUSY while replicas remain (stop them first); drops the deployment's
  *                      scale events, job executions and cron runs with it.
@@ -44,17 +46,26 @@
  *   scale_event        {deployment, service, from, to, reason, time}
  *                      appended; the oldest beyond SCHED_SCALE_EVENTS_MAX per service dropped.
  *   job_execution_put  {id, deployment, service, state?, exit_code?, started?, finished?,
- *                       log_ref?}
+ *                       log_ref?, message?}
  *                      creates or updates; beyond SCHED_JOB_EXECUTIONS_MAX per service the
  *                      oldest finished executions are dropped.
  *   cron_run_put       {deployment, service, last?, next?}
+ *   service_scale      {deployment, service, replicas, reason, time}
+ *                      sets the service's replica override (0..SCHED_SCALE_REPLICAS_MAX; the
+ *                      service must be of rtype "service") and appends a scale event from the
+ *                      count asked before (sched_service_replicas()) to replicas. A
+ *                      deployment_put drops the overrides of services it removes or makes
+ *                      fixed.
  *
  * Names (node ids, deployments, services, job ids) are 1..253 characters of [A-Za-z0-9._:-].
  * Unknown fields and unknown ops are refused: a command either applies whole or not at all. */
 
 #define SCHED_NAME_MAX 253U
+/* Messages, reasons (deployment, replica, job execution, scale event) are at most this long. */
+#define SCHED_MESSAGE_MAX 4096U
 #define SCHED_SCALE_EVENTS_MAX 64U
 #define SCHED_JOB_EXECUTIONS_MAX 100U
+#define SCHED_SCALE_REPLICAS_MAX 1000U
 /* Commands and snapshots bigger than this are refused, whatever the transport allows. */
 #define SCHED_COMMAND_MAX (4U * 1024U * 1024U)
 /* The snapshot format written by this code; restore reads it and every older one. */
@@ -135,6 +146,8 @@ typedef struct SchedDeployment {
         json_t *services; /* object: service -> status object, never NULL */
         uint64_t updated_at_usec;
         char **service_names; /* sorted, NULL-terminated: the spec's services */
+        json_t *scale; /* object: service -> replica override (service_scale), never NULL */
+        uint64_t stop_timeout; /* seconds, while stopping; 0: the services' stop_grace_period */
 } SchedDeployment;
 
 typedef struct SchedReplica {
@@ -171,6 +184,7 @@ typedef struct SchedJobExecution {
         uint64_t started_usec; /* 0 = not started */
         uint64_t finished_usec; /* 0 = not finished */
         char *log_ref; /* "" or where the log lives */
+        char *message; /* "" or why it failed (it never ran, its container vanished) */
 } SchedJobExecution;
 
 typedef struct SchedCronRun {
@@ -218,6 +232,12 @@ const SchedCronRun *sched_state_get_cron_run(const SchedState *s, const char *de
                                              const char *service);
 /* Whether the deployment's spec has this service. */
 bool sched_deployment_has_service(const SchedDeployment *d, const char *service) _pure_;
+
+/* The replica count a canonical service (rtype service) asks for: the deployment's override
+ * for service_name when it has one (d may be NULL), else fixed: its replicas, manual: its
+ * replicas (1 when absent), adaptive: its min. */
+uint32_t sched_service_replicas(const json_t *service, const SchedDeployment *d,
+                                const char *service_name) _pure_;
 
 /* Lists: a new array of borrowed pointers (free() the array only), in key order: nodes by id,
  * deployments by name, replicas by (deployment, service, index), scale events by (deployment,

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* test-sched-plan.c: deployment diffs, dependency waves, plan output and the rollout machine. */
+/* test-sched-plan.c: deployment diffs, dependency waves and plan output. */
 #include <stdio.h>
 
 #include "sched-plan.h"
@@ -48,32 +48,6 @@ static char *text_of(const SchedPlan *p) {
 }
 
 /* The index of the step of service with action (and replica, -1 for any), or test failure. */
-static size_t step_of(const SchedPlan *p, const char *service, SchedPlanAction action,
-                      int64_t replica) {
-        for (size_t i = 0; i < p->n_steps; i++)
-                if (streq(p->steps[i].service, service) && p->steps[i].action == action &&
-                    (replica < 0 || p->steps[i].replica == replica))
-                        return i;
-        test_fail(__FILE__, __LINE__, "no %s step for '%s'", sched_plan_action_to_string(action),
-                  service);
-}
-
-static bool runnable_is(const SchedRollout *r, const char *expected) {
-        _cleanup_free_ size_t *l = NULL;
-        _cleanup_free_ char *got = strdup("");
-        size_t n;
-
-        ASSERT_NOT_NULL(got);
-        ASSERT_OK(sched_rollout_runnable(r, &l, &n));
-        for (size_t i = 0; i < n; i++)
-                ASSERT_OK(strextendf(&got, "%s%zu", i > 0 ? "," : "", l[i]));
-        if (!streq(got, expected)) {
-                fprintf(stderr, "runnable: got '%s', expected '%s'\n", got, expected);
-                return false;
-        }
-        return true;
-}
-
 #define HEADER "version: v1\ndeployment: shop\nservices:\n"
 
 /* db <- api <- web, cache <- web, and a diamond: worker needs api and cache. */
@@ -198,14 +172,10 @@ static const char *const api_v1 =
 TEST(unchanged_redeploy) {
         _cleanup_(sched_plan_freep) SchedPlan *p = plan_of(api_v1, api_v1, NULL);
         _cleanup_free_ char *t = text_of(p);
-        _cleanup_(sched_rollout_freep) SchedRollout *r = NULL;
 
         ASSERT_FALSE(sched_plan_has_work(p));
         ASSERT_STREQ(t, "= api unchanged\n= db unchanged\n");
         ASSERT_EQ(p->steps[0].change, SCHED_PLAN_UNCHANGED);
-        ASSERT_OK(sched_rollout_new(p, &r));
-        ASSERT_EQ(sched_rollout_status(r, NULL, NULL), SCHED_ROLLOUT_READY);
-        ASSERT_TRUE(runnable_is(r, ""));
 }
 
 TEST(image_change_is_rolling_replace) {
@@ -559,224 +529,6 @@ TEST(errors) {
         ASSERT_ERROR(sched_plan_compute(NULL, self, NULL, &p, &e6), ELOOP);
         ASSERT_STREQ(e6, "service 'a' depends on itself");
         ASSERT_NULL(p);
-}
-
-/* ---- rollout --------------------------------------------------------------------------- */
-
-TEST(rollout_ready_after_all_healthy) {
-        _cleanup_(sched_plan_freep) SchedPlan *p = plan_of(NULL, chain_yaml, NULL);
-        _cleanup_(sched_rollout_freep) SchedRollout *r = NULL;
-        const char *svc, *msg;
-
-        /* 0 cache, 1 db, 2 api, 3 web, 4 worker */
-        ASSERT_OK(sched_rollout_new(p, &r));
-        ASSERT_EQ(sched_rollout_status(r, &svc, &msg), SCHED_ROLLOUT_RUNNING);
-        ASSERT_NULL(svc);
-        ASSERT_TRUE(runnable_is(r, "0,1"));
-        ASSERT_ERROR(sched_rollout_step_started(r, 2), EBUSY);
-        ASSERT_ERROR(sched_rollout_step_started(r, 99), ERANGE);
-        ASSERT_ERROR(sched_rollout_step_done(r, 0), EBUSY);
-        ASSERT_OK(sched_rollout_step_started(r, 0));
-        ASSERT_OK(sched_rollout_step_started(r, 1));
-        ASSERT_ERROR(sched_rollout_step_started(r, 1), EBUSY);
-        ASSERT_TRUE(runnable_is(r, ""));
-
-        /* api waits for db healthy: started is not enough. */
-        ASSERT_OK(sched_rollout_service_reached(r, "db", SCHED_CONDITION_STARTED));
-        ASSERT_TRUE(runnable_is(r, ""));
-        ASSERT_OK(sched_rollout_service_reached(r, "db", SCHED_CONDITION_HEALTHY));
-        ASSERT_TRUE(runnable_is(r, "2"));
-        ASSERT_OK(sched_rollout_step_started(r, 2));
-
-        /* Conditions never go down. */
-        ASSERT_OK(sched_rollout_service_reached(r, "db", SCHED_CONDITION_STARTED));
-        ASSERT_EQ(sched_rollout_service_condition(r, "db"), SCHED_CONDITION_HEALTHY);
-
-        /* worker needs api started and cache healthy; web needs api ready, cache started. */
-        ASSERT_OK(sched_rollout_service_reached(r, "api", SCHED_CONDITION_STARTED));
-        ASSERT_OK(sched_rollout_service_reached(r, "cache", SCHED_CONDITION_STARTED));
-        ASSERT_TRUE(runnable_is(r, ""));
-        ASSERT_OK(sched_rollout_service_reached(r, "cache", SCHED_CONDITION_HEALTHY));
-        ASSERT_TRUE(runnable_is(r, "4"));
-        ASSERT_OK(sched_rollout_step_started(r, 4));
-        ASSERT_OK(sched_rollout_service_reached(r, "api", SCHED_CONDITION_READY));
-        ASSERT_EQ(sched_rollout_step_state(r, 2), SCHED_STEP_DONE);
-        ASSERT_TRUE(runnable_is(r, "3"));
-        ASSERT_OK(sched_rollout_step_started(r, 3));
-
-        ASSERT_ERROR(sched_rollout_service_reached(r, "nope", SCHED_CONDITION_READY), ENOENT);
-        ASSERT_ERROR(sched_rollout_service_reached(r, "web", SCHED_CONDITION_NONE), EINVAL);
-        ASSERT_OK(sched_rollout_service_reached(r, "cache", SCHED_CONDITION_READY));
-        ASSERT_OK(sched_rollout_service_reached(r, "db", SCHED_CONDITION_READY));
-        ASSERT_OK(sched_rollout_service_reached(r, "worker", SCHED_CONDITION_READY));
-        ASSERT_EQ(sched_rollout_status(r, NULL, NULL), SCHED_ROLLOUT_RUNNING);
-        ASSERT_OK(sched_rollout_service_reached(r, "web", SCHED_CONDITION_READY));
-        ASSERT_EQ(sched_rollout_status(r, &svc, &msg), SCHED_ROLLOUT_READY);
-        ASSERT_NULL(svc);
-        ASSERT_NULL(msg);
-        ASSERT_NULL(sched_rollout_warnings(r)[0]);
-        ASSERT_TRUE(runnable_is(r, ""));
-}
-
-/* web waits for api ready (warn), cache started (continue); worker for api started (fail). */
-TEST(rollout_dependency_timeouts) {
-        _cleanup_(sched_plan_freep) SchedPlan *p = plan_of(NULL, chain_yaml, NULL);
-        _cleanup_(sched_rollout_freep) SchedRollout *r = NULL;
-        const char *svc, *msg;
-
-        ASSERT_OK(sched_rollout_new(p, &r));
-        ASSERT_OK(sched_rollout_step_started(r, 0));
-        ASSERT_OK(sched_rollout_step_started(r, 1));
-        ASSERT_OK(sched_rollout_service_reached(r, "db", SCHED_CONDITION_READY));
-        ASSERT_OK(sched_rollout_step_started(r, 2));
-        ASSERT_OK(sched_rollout_service_reached(r, "api", SCHED_CONDITION_HEALTHY));
-
-        ASSERT_ERROR(sched_rollout_wait_timed_out(r, "web", "db"), ENOENT);
-        ASSERT_ERROR(sched_rollout_wait_timed_out(r, "nope", "db"), ENOENT);
-        /* continue: goes on silently. */
-        ASSERT_EQ(sched_rollout_wait_timed_out(r, "web", "cache"), SCHED_ON_TIMEOUT_CONTINUE);
-        ASSERT_NULL(sched_rollout_warnings(r)[0]);
-        ASSERT_TRUE(runnable_is(r, ""));
-        /* warn: goes on with a warning. */
-        ASSERT_EQ(sched_rollout_wait_timed_out(r, "web", "api"), SCHED_ON_TIMEOUT_WARN);
-        ASSERT_STREQ(sched_rollout_warnings(r)[0],
-                     "service 'web': dependency 'api' not ready within 5m, starting anyway");
-        ASSERT_NULL(sched_rollout_warnings(r)[1]);
-        ASSERT_TRUE(runnable_is(r, "3"));
-        /* A second timer for the same edge lost the race. */
-        ASSERT_ERROR(sched_rollout_wait_timed_out(r, "web", "api"), EALREADY);
-        ASSERT_OK(sched_rollout_step_started(r, 3));
-
-        /* worker's wait on api is met (healthy > started): its timer is stale. */
-        ASSERT_ERROR(sched_rollout_wait_timed_out(r, "worker", "api"), EALREADY);
-        /* cache never got healthy: fail. */
-        ASSERT_EQ(sched_rollout_wait_timed_out(r, "worker", "cache"), SCHED_ON_TIMEOUT_FAIL);
-        ASSERT_EQ(sched_rollout_status(r, &svc, &msg), SCHED_ROLLOUT_FAILED);
-        ASSERT_STREQ(svc, "worker");
-        ASSERT_STREQ(msg, "service 'worker': dependency 'cache' not healthy within 5m");
-        ASSERT_TRUE(runnable_is(r, ""));
-        ASSERT_ERROR(sched_rollout_step_started(r, 4), ESTALE);
-        ASSERT_ERROR(sched_rollout_step_done(r, 3), ESTALE);
-        /* Late events change nothing. */
-        ASSERT_OK(sched_rollout_service_reached(r, "cache", SCHED_CONDITION_READY));
-        ASSERT_OK(sched_rollout_replica_failed(r, "web", 0, "late"));
-        ASSERT_EQ(sched_rollout_status(r, &svc, &msg), SCHED_ROLLOUT_FAILED);
-        ASSERT_STREQ(svc, "worker");
-}
-
-TEST(rollout_failed_replica) {
-        _cleanup_(sched_plan_freep) SchedPlan *p = plan_of(NULL, chain_yaml, NULL);
-        _cleanup_(sched_rollout_freep) SchedRollout *r = NULL;
-        const char *svc, *msg;
-
-        ASSERT_OK(sched_rollout_new(p, &r));
-        ASSERT_OK(sched_rollout_step_started(r, 1));
-        ASSERT_ERROR(sched_rollout_replica_failed(r, "nope", 0, "x"), ENOENT);
-        ASSERT_OK(sched_rollout_replica_failed(r, "db", 0, "image 'postgres:16' cannot be pulled"));
-        ASSERT_EQ(sched_rollout_status(r, &svc, &msg), SCHED_ROLLOUT_FAILED);
-        ASSERT_STREQ(svc, "db");
-        ASSERT_STREQ(msg, "service 'db' replica 0: image 'postgres:16' cannot be pulled");
-        ASSERT_STREQ(sched_rollout_status_to_string(sched_rollout_status(r, NULL, NULL)), "failed");
-        ASSERT_TRUE(runnable_is(r, ""));
-}
-
-TEST(rollout_replace_then_stop) {
-        /* api v1 -> v2 (3 replicas, fewer later), db removed... db is a dependency in v1: use
-         * a separate removed service instead. */
-        static const char *const old_yaml =
-                HEADER "  api:\n    image: {name: myapi:1}\n    scale: {mode: fixed, replicas: 3}\n"
-                       "  old-worker:\n    image: {name: w}\n    depends:\n      - {service: api}\n"
-                       "  old-cache:\n    image: {name: c}\n";
-        _cleanup_(sched_plan_freep) SchedPlan *p = plan_of(
-                old_yaml,
-                HEADER
-                "  api:\n    image: {name: myapi:2}\n    scale: {mode: fixed, replicas: 2}\n",
-                NULL);
-        _cleanup_(sched_rollout_freep) SchedRollout *r = NULL;
-        _cleanup_free_ char *t = text_of(p);
-
-        ASSERT_STREQ(t, "~ replace api: image, scale changed (rolling, 2 replicas)\n"
-                        "~ scale api down: 3 -> 2 replicas after the replacement\n"
-                        "- stop old-cache\n- stop old-worker\n");
-        /* 0,1 replace api; 2 scale api; 3 stop old-cache (wave 1), 4 stop old-worker (wave 1)
-         * ... old-cache has no dependents, old-worker neither: both wave 1. */
-        ASSERT_EQ(p->steps[3].wave, 1u);
-        ASSERT_EQ(p->steps[4].wave, 1u);
-        ASSERT_EQ(step_of(p, "api", SCHED_PLAN_REPLACE, 1), 1u);
-
-        ASSERT_OK(sched_rollout_new(p, &r));
-        ASSERT_TRUE(runnable_is(r, "0"));
-        ASSERT_OK(sched_rollout_step_started(r, 0));
-        ASSERT_TRUE(runnable_is(r, ""));
-        /* A replacement is done by the reconciler, not by the service's health. */
-        ASSERT_OK(sched_rollout_service_reached(r, "api", SCHED_CONDITION_READY));
-        ASSERT_EQ(sched_rollout_step_state(r, 0), SCHED_STEP_RUNNING);
-        ASSERT_OK(sched_rollout_step_done(r, 0));
-        ASSERT_TRUE(runnable_is(r, "1"));
-        ASSERT_OK(sched_rollout_step_started(r, 1));
-        ASSERT_OK(sched_rollout_step_done(r, 1));
-        ASSERT_TRUE(runnable_is(r, "2"));
-        ASSERT_OK(sched_rollout_step_started(r, 2));
-        ASSERT_OK(sched_rollout_step_done(r, 2));
-        ASSERT_TRUE(runnable_is(r, "3,4"));
-        ASSERT_OK(sched_rollout_step_started(r, 3));
-        ASSERT_OK(sched_rollout_step_done(r, 3));
-        ASSERT_EQ(sched_rollout_status(r, NULL, NULL), SCHED_ROLLOUT_RUNNING);
-        ASSERT_OK(sched_rollout_step_started(r, 4));
-        ASSERT_OK(sched_rollout_step_done(r, 4));
-        ASSERT_EQ(sched_rollout_status(r, NULL, NULL), SCHED_ROLLOUT_READY);
-        ASSERT_ERROR(sched_rollout_step_done(r, 4), EBUSY);
-}
-
-TEST(rollout_stops_in_reverse_order) {
-        static const char *const old_yaml =
-                HEADER "  store:\n    image: {name: s}\n"
-                       "  queue:\n    image: {name: q}\n    depends:\n      - {service: store}\n"
-                       "  web:\n    image: {name: nginx}\n";
-        _cleanup_(sched_plan_freep) SchedPlan *p =
-                plan_of(old_yaml, HEADER "  web:\n    image: {name: nginx:2}\n", NULL);
-        _cleanup_(sched_rollout_freep) SchedRollout *r = NULL;
-
-        /* 0 queue stop (wave 1), 1 store stop (wave 2), 2 web replace (wave 0)... sorted by
-         * wave: web first. */
-        ASSERT_STREQ(p->steps[0].service, "web");
-        ASSERT_STREQ(p->steps[1].service, "queue");
-        ASSERT_STREQ(p->steps[2].service, "store");
-        ASSERT_OK(sched_rollout_new(p, &r));
-        ASSERT_TRUE(runnable_is(r, "0"));
-        ASSERT_OK(sched_rollout_step_started(r, 0));
-        ASSERT_TRUE(runnable_is(r, ""));
-        ASSERT_OK(sched_rollout_step_done(r, 0));
-        ASSERT_TRUE(runnable_is(r, "1"));
-        ASSERT_OK(sched_rollout_step_started(r, 1));
-        ASSERT_TRUE(runnable_is(r, ""));
-        ASSERT_OK(sched_rollout_step_done(r, 1));
-        ASSERT_TRUE(runnable_is(r, "2"));
-}
-
-TEST(rollout_zero_replicas_and_register) {
-        _cleanup_(sched_plan_freep) SchedPlan *p = plan_of(
-                NULL,
-                HEADER "  idle:\n    image: {name: a}\n    scale: {mode: fixed, replicas: 0}\n"
-                       "  web:\n    image: {name: b}\n    depends:\n      - {service: idle}\n"
-                       "  once:\n    rtype: job\n    image: {name: j}\n",
-                NULL);
-        _cleanup_(sched_rollout_freep) SchedRollout *r = NULL;
-
-        /* 0 idle, 1 once, 2 web. */
-        ASSERT_OK(sched_rollout_new(p, &r));
-        ASSERT_TRUE(runnable_is(r, "0,1"));
-        ASSERT_OK(sched_rollout_step_started(r, 0));
-        ASSERT_EQ(sched_rollout_step_state(r, 0), SCHED_STEP_DONE);
-        ASSERT_EQ(sched_rollout_service_condition(r, "idle"), SCHED_CONDITION_READY);
-        ASSERT_TRUE(runnable_is(r, "1,2"));
-        ASSERT_OK(sched_rollout_step_started(r, 1));
-        ASSERT_OK(sched_rollout_step_done(r, 1));
-        ASSERT_OK(sched_rollout_step_started(r, 2));
-        ASSERT_OK(sched_rollout_step_done(r, 2));
-        ASSERT_EQ(sched_rollout_status(r, NULL, NULL), SCHED_ROLLOUT_READY);
-        ASSERT_EQ(sched_rollout_service_condition(r, "nope"), _SCHED_CONDITION_INVALID);
-        ASSERT_EQ(sched_rollout_step_state(r, 3), _SCHED_STEP_STATE_INVALID);
 }
 
 TEST(enum_names) {

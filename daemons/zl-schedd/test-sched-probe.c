@@ -240,15 +240,15 @@ static void host_cancel(void *userdata, void *done_userdata) {
 /* Transitions seen by a probe. */
 typedef struct Seen {
         unsigned n;
-        SchedHealth old[16];
-        SchedHealth new[16];
+        SchedProbeHealth old[16];
+        SchedProbeHealth new[16];
         char reason[16][256];
         uint64_t checks_at[16];
         bool changed;
         bool free_on_change;
 } Seen;
 
-static void on_changed(SchedProbe *p, SchedHealth old, SchedHealth new, const char *reason,
+static void on_changed(SchedProbe *p, SchedProbeHealth old, SchedProbeHealth new, const char *reason,
                        void *userdata) {
         Seen *s = userdata;
 
@@ -321,7 +321,7 @@ TEST(tcp_transitions_with_retries) {
                           port),
                      NULL, NULL, &seen);
         ASSERT_EQ(sched_probe_get_type(p), SCHED_CHECK_TCP);
-        ASSERT_EQ(sched_probe_get_health(p), SCHED_HEALTH_UNKNOWN);
+        ASSERT_EQ(sched_probe_get_health(p), SCHED_PROBE_HEALTH_UNKNOWN);
         ASSERT_FALSE(sched_probe_get_last_result(p, &reason));
         ASSERT_NULL(reason);
         ASSERT_OK(sched_probe_start(p));
@@ -329,8 +329,8 @@ TEST(tcp_transitions_with_retries) {
 
         ASSERT_TRUE(run_until(e, &seen.changed, 5 * USEC_PER_SEC));
         ASSERT_EQ(seen.n, 1U);
-        ASSERT_EQ(seen.old[0], SCHED_HEALTH_UNKNOWN);
-        ASSERT_EQ(seen.new[0], SCHED_HEALTH_HEALTHY);
+        ASSERT_EQ(seen.old[0], SCHED_PROBE_HEALTH_UNKNOWN);
+        ASSERT_EQ(seen.new[0], SCHED_PROBE_HEALTH_HEALTHY);
         ASSERT_EQ(seen.checks_at[0], 1U);
         ASSERT_GT(asprintf(&expect, "connected to 127.0.0.1:%u", port), 0);
         ASSERT_STREQ(seen.reason[0], expect);
@@ -347,8 +347,8 @@ TEST(tcp_transitions_with_retries) {
         seen.changed = false;
         ASSERT_TRUE(run_until(e, &seen.changed, 5 * USEC_PER_SEC));
         ASSERT_EQ(seen.n, 2U);
-        ASSERT_EQ(seen.old[1], SCHED_HEALTH_HEALTHY);
-        ASSERT_EQ(seen.new[1], SCHED_HEALTH_UNHEALTHY);
+        ASSERT_EQ(seen.old[1], SCHED_PROBE_HEALTH_HEALTHY);
+        ASSERT_EQ(seen.new[1], SCHED_PROBE_HEALTH_UNHEALTHY);
         ASSERT_EQ(sched_probe_get_consecutive_failures(p), 3U);
         free(expect);
         ASSERT_GT(asprintf(&expect, "connect to 127.0.0.1:%u: Connection refused", port), 0);
@@ -361,7 +361,7 @@ TEST(tcp_transitions_with_retries) {
         seen.changed = false;
         ASSERT_TRUE(run_until(e, &seen.changed, 5 * USEC_PER_SEC));
         ASSERT_EQ(seen.n, 3U);
-        ASSERT_EQ(seen.new[2], SCHED_HEALTH_HEALTHY);
+        ASSERT_EQ(seen.new[2], SCHED_PROBE_HEALTH_HEALTHY);
         ASSERT_EQ(sched_probe_get_consecutive_failures(p), 0U);
         safe_close(fd);
 }
@@ -378,8 +378,8 @@ TEST(tcp_never_passing_becomes_unhealthy) {
                      NULL, NULL, &seen);
         ASSERT_OK(sched_probe_start(p));
         ASSERT_TRUE(run_until(e, &seen.changed, 5 * USEC_PER_SEC));
-        ASSERT_EQ(seen.old[0], SCHED_HEALTH_UNKNOWN);
-        ASSERT_EQ(seen.new[0], SCHED_HEALTH_UNHEALTHY);
+        ASSERT_EQ(seen.old[0], SCHED_PROBE_HEALTH_UNKNOWN);
+        ASSERT_EQ(seen.new[0], SCHED_PROBE_HEALTH_UNHEALTHY);
         ASSERT_EQ(seen.checks_at[0], 2U);
         ASSERT_TRUE(strstr(seen.reason[0], "Connection refused"));
 }
@@ -396,7 +396,7 @@ TEST(retries_zero_means_one_failure) {
                      NULL, NULL, &seen);
         ASSERT_OK(sched_probe_start(p));
         ASSERT_TRUE(run_until(e, &seen.changed, 5 * USEC_PER_SEC));
-        ASSERT_EQ(seen.new[0], SCHED_HEALTH_UNHEALTHY);
+        ASSERT_EQ(seen.new[0], SCHED_PROBE_HEALTH_UNHEALTHY);
         ASSERT_EQ(seen.checks_at[0], 1U);
 }
 
@@ -418,7 +418,7 @@ TEST(default_check_is_tcp_on_first_endpoint) {
         ASSERT_STREQ(sched_probe_get_target(p), expect);
         ASSERT_OK(sched_probe_start(p));
         ASSERT_TRUE(run_until(e, &seen.changed, 5 * USEC_PER_SEC));
-        ASSERT_EQ(seen.new[0], SCHED_HEALTH_HEALTHY);
+        ASSERT_EQ(seen.new[0], SCHED_PROBE_HEALTH_HEALTHY);
 }
 
 TEST(no_check_no_endpoints_is_healthy_when_running) {
@@ -432,7 +432,7 @@ TEST(no_check_no_endpoints_is_healthy_when_running) {
         ASSERT_EQ(sched_probe_get_type(p), SCHED_CHECK_NONE);
         ASSERT_OK(sched_probe_start(p));
         ASSERT_TRUE(run_until(e, &seen.changed, USEC_PER_SEC));
-        ASSERT_EQ(seen.new[0], SCHED_HEALTH_HEALTHY);
+        ASSERT_EQ(seen.new[0], SCHED_PROBE_HEALTH_HEALTHY);
         ASSERT_TRUE(strstr(seen.reason[0], "running replica counts as healthy"));
         run_for(e, 50 * USEC_PER_MSEC);
         ASSERT_EQ(sched_probe_get_n_checks(p), 1U);
@@ -466,7 +466,7 @@ TEST(http_status_and_expect_status) {
         ASSERT_STREQ(sched_probe_get_target(p), target);
         ASSERT_OK(sched_probe_start(p));
         ASSERT_TRUE(run_until(e, &seen.changed, 5 * USEC_PER_SEC));
-        ASSERT_EQ(seen.new[0], SCHED_HEALTH_HEALTHY);
+        ASSERT_EQ(seen.new[0], SCHED_PROBE_HEALTH_HEALTHY);
         ASSERT_STREQ(seen.reason[0], "HTTP 200 from /health");
 
         /* The request: a GET of the path, Host, Connection: close. */
@@ -478,7 +478,7 @@ TEST(http_status_and_expect_status) {
         srv.status = 503;
         seen.changed = false;
         ASSERT_TRUE(run_until(e, &seen.changed, 5 * USEC_PER_SEC));
-        ASSERT_EQ(seen.new[1], SCHED_HEALTH_UNHEALTHY);
+        ASSERT_EQ(seen.new[1], SCHED_PROBE_HEALTH_UNHEALTHY);
         ASSERT_STREQ(seen.reason[1], "HTTP 503 from /health");
         ASSERT_EQ(sched_probe_get_consecutive_failures(p), 2U);
 
@@ -486,12 +486,12 @@ TEST(http_status_and_expect_status) {
         srv.status = 204;
         run_for(e, 100 * USEC_PER_MSEC);
         ASSERT_EQ(seen.n, 2U);
-        ASSERT_EQ(sched_probe_get_health(p), SCHED_HEALTH_UNHEALTHY);
+        ASSERT_EQ(sched_probe_get_health(p), SCHED_PROBE_HEALTH_UNHEALTHY);
 
         srv.status = 200;
         seen.changed = false;
         ASSERT_TRUE(run_until(e, &seen.changed, 5 * USEC_PER_SEC));
-        ASSERT_EQ(seen.new[2], SCHED_HEALTH_HEALTHY);
+        ASSERT_EQ(seen.new[2], SCHED_PROBE_HEALTH_HEALTHY);
         server_stop(&srv);
 }
 
@@ -511,14 +511,14 @@ TEST(http_full_url_any_2xx) {
                 NULL, NULL, &seen);
         ASSERT_OK(sched_probe_start(p));
         ASSERT_TRUE(run_until(e, &seen.changed, 5 * USEC_PER_SEC));
-        ASSERT_EQ(seen.new[0], SCHED_HEALTH_HEALTHY);
+        ASSERT_EQ(seen.new[0], SCHED_PROBE_HEALTH_HEALTHY);
         ASSERT_STREQ(seen.reason[0], "HTTP 204 from /ready?x=1");
         ASSERT_TRUE(startswith(srv.last_request, "GET /ready?x=1 HTTP/1.1\r\n"));
 
         srv.status = 302;
         seen.changed = false;
         ASSERT_TRUE(run_until(e, &seen.changed, 5 * USEC_PER_SEC));
-        ASSERT_EQ(seen.new[1], SCHED_HEALTH_UNHEALTHY);
+        ASSERT_EQ(seen.new[1], SCHED_PROBE_HEALTH_UNHEALTHY);
         ASSERT_STREQ(seen.reason[1], "HTTP 302 from /ready?x=1");
         server_stop(&srv);
 }
@@ -538,7 +538,7 @@ TEST(http_timeout_when_server_never_answers) {
                      NULL, NULL, &seen);
         ASSERT_OK(sched_probe_start(p));
         ASSERT_TRUE(run_until(e, &seen.changed, 5 * USEC_PER_SEC));
-        ASSERT_EQ(seen.new[0], SCHED_HEALTH_UNHEALTHY);
+        ASSERT_EQ(seen.new[0], SCHED_PROBE_HEALTH_UNHEALTHY);
         ASSERT_STREQ(seen.reason[0], "timed out after 50ms");
         ASSERT_GE(srv.n_accepted, 1U);
         p = sched_probe_free(p);
@@ -559,7 +559,7 @@ TEST(http_garbage_answer) {
                      NULL, NULL, &seen);
         ASSERT_OK(sched_probe_start(p));
         ASSERT_TRUE(run_until(e, &seen.changed, 5 * USEC_PER_SEC));
-        ASSERT_EQ(seen.new[0], SCHED_HEALTH_UNHEALTHY);
+        ASSERT_EQ(seen.new[0], SCHED_PROBE_HEALTH_UNHEALTHY);
         if (!startswith(seen.reason[0], "HTTP: malformed status code"))
                 test_fail(__FILE__, __LINE__, "unexpected reason '%s'", seen.reason[0]);
         server_stop(&srv);
@@ -585,13 +585,13 @@ TEST(command_through_exec) {
         ASSERT_EQ(sched_probe_get_type(p), SCHED_CHECK_COMMAND);
         ASSERT_OK(sched_probe_start(p));
         ASSERT_TRUE(run_until(e, &seen.changed, 5 * USEC_PER_SEC));
-        ASSERT_EQ(seen.new[0], SCHED_HEALTH_UNHEALTHY);
+        ASSERT_EQ(seen.new[0], SCHED_PROBE_HEALTH_UNHEALTHY);
         ASSERT_STREQ(seen.reason[0], "command exited with status 1");
 
         ASSERT_OK(mkdir(dir, 0755));
         seen.changed = false;
         ASSERT_TRUE(run_until(e, &seen.changed, 5 * USEC_PER_SEC));
-        ASSERT_EQ(seen.new[1], SCHED_HEALTH_HEALTHY);
+        ASSERT_EQ(seen.new[1], SCHED_PROBE_HEALTH_HEALTHY);
         ASSERT_STREQ(seen.reason[1], "command exited with status 0");
         ASSERT_GE(x.n_calls, 2U);
 }
@@ -610,7 +610,7 @@ TEST(command_timeout_and_canned_results) {
                      NULL, &exec, &seen);
         ASSERT_OK(sched_probe_start(p));
         ASSERT_TRUE(run_until(e, &seen.changed, 5 * USEC_PER_SEC));
-        ASSERT_EQ(seen.new[0], SCHED_HEALTH_UNHEALTHY);
+        ASSERT_EQ(seen.new[0], SCHED_PROBE_HEALTH_UNHEALTHY);
         ASSERT_STREQ(seen.reason[0], "timed out after 50ms");
         p = sched_probe_free(p);
         ASSERT_NULL(x.pending);
@@ -624,11 +624,11 @@ TEST(command_timeout_and_canned_results) {
                      NULL, &exec, &seen);
         ASSERT_OK(sched_probe_start(p));
         ASSERT_TRUE(run_until(e, &seen.changed, 5 * USEC_PER_SEC));
-        ASSERT_EQ(seen.new[0], SCHED_HEALTH_HEALTHY);
+        ASSERT_EQ(seen.new[0], SCHED_PROBE_HEALTH_HEALTHY);
         x.canned_status = 7;
         seen.changed = false;
         ASSERT_TRUE(run_until(e, &seen.changed, 5 * USEC_PER_SEC));
-        ASSERT_EQ(seen.new[1], SCHED_HEALTH_UNHEALTHY);
+        ASSERT_EQ(seen.new[1], SCHED_PROBE_HEALTH_UNHEALTHY);
         ASSERT_STREQ(seen.reason[1], "command exited with status 7");
         ASSERT_EQ(seen.checks_at[1] - seen.checks_at[0], 2U);
 }
@@ -650,10 +650,10 @@ TEST(start_grace_is_honoured) {
         ASSERT_OK(sched_probe_start(p));
         run_for(e, 100 * USEC_PER_MSEC);
         ASSERT_EQ(sched_probe_get_n_checks(p), 0U);
-        ASSERT_EQ(sched_probe_get_health(p), SCHED_HEALTH_UNKNOWN);
+        ASSERT_EQ(sched_probe_get_health(p), SCHED_PROBE_HEALTH_UNKNOWN);
         ASSERT_TRUE(run_until(e, &seen.changed, 5 * USEC_PER_SEC));
         ASSERT_GE(now(CLOCK_MONOTONIC) - t0, 200 * USEC_PER_MSEC);
-        ASSERT_EQ(seen.new[0], SCHED_HEALTH_HEALTHY);
+        ASSERT_EQ(seen.new[0], SCHED_PROBE_HEALTH_HEALTHY);
 }
 
 TEST(free_mid_check_closes_the_socket) {
@@ -759,15 +759,15 @@ TEST(stop_and_restart) {
         n = sched_probe_get_n_checks(p);
         run_for(e, 60 * USEC_PER_MSEC);
         ASSERT_EQ(sched_probe_get_n_checks(p), n);
-        ASSERT_EQ(sched_probe_get_health(p), SCHED_HEALTH_HEALTHY);
+        ASSERT_EQ(sched_probe_get_health(p), SCHED_PROBE_HEALTH_HEALTHY);
 
         ASSERT_OK(sched_probe_start(p));
-        ASSERT_EQ(sched_probe_get_health(p), SCHED_HEALTH_UNKNOWN);
+        ASSERT_EQ(sched_probe_get_health(p), SCHED_PROBE_HEALTH_UNKNOWN);
         seen.changed = false;
         ASSERT_TRUE(run_until(e, &seen.changed, 5 * USEC_PER_SEC));
         ASSERT_EQ(seen.n, 2U);
-        ASSERT_EQ(seen.old[1], SCHED_HEALTH_UNKNOWN);
-        ASSERT_EQ(seen.new[1], SCHED_HEALTH_HEALTHY);
+        ASSERT_EQ(seen.old[1], SCHED_PROBE_HEALTH_UNKNOWN);
+        ASSERT_EQ(seen.new[1], SCHED_PROBE_HEALTH_HEALTHY);
 }
 
 static void assert_invalid(const char *health, const char *endpoints, const char *ip,
@@ -846,8 +846,8 @@ TEST(ipv6_targets) {
 }
 
 TEST(enum_names) {
-        ASSERT_STREQ(sched_health_to_string(SCHED_HEALTH_UNHEALTHY), "unhealthy");
-        ASSERT_NULL(sched_health_to_string(_SCHED_HEALTH_MAX));
+        ASSERT_STREQ(sched_probe_health_to_string(SCHED_PROBE_HEALTH_UNHEALTHY), "unhealthy");
+        ASSERT_NULL(sched_probe_health_to_string(_SCHED_PROBE_HEALTH_MAX));
         ASSERT_STREQ(sched_check_type_to_string(SCHED_CHECK_COMMAND), "command");
         ASSERT_NULL(sched_check_type_to_string(_SCHED_CHECK_TYPE_INVALID));
 }

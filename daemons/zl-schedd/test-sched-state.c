@@ -459,12 +459,13 @@ TEST(job_executions) {
         ASSERT_EQ(j->exit_code, -1);
         ASSERT_EQ(j->started_usec, 10);
         APPLY_OK(s, "{'op':'job_execution_put','id':'run-1','state':'failed','exit_code':3,"
-                    "'finished':20,'log_ref':'journal:app/db/run-1'}");
+                    "'finished':20,'log_ref':'journal:app/db/run-1','message':'exit 3'}");
         j = sched_state_get_job_execution(s, "run-1");
         ASSERT_EQ(j->state, SCHED_JOB_FAILED);
         ASSERT_EQ(j->exit_code, 3);
         ASSERT_EQ(j->finished_usec, 20);
         ASSERT_STREQ(j->log_ref, "journal:app/db/run-1");
+        ASSERT_STREQ(j->message, "exit 3");
         ASSERT_STREQ(j->deployment, "app");
 
         ASSERT_REFUSED(s,
@@ -680,4 +681,224 @@ TEST(determinism) {
         sa = snapshot_of(a);
         sb = snapshot_of(b);
         ASSERT_STREQ(sa, sb);
+}
+
+/* "web" adaptive (min 2), "db" fixed 3, "m" manual, "cron" a cron service. */
+static SchedState *scalable(void) {
+        SchedState *s;
+        SchedApplyResult res;
+
+        ASSERT_OK(sched_state_new(&s));
+        APPLY_OK(s, "{'op':'node_upsert','id':'n1','address':'10.0.0.1:7000','time':100}");
+        ASSERT_OK(put_deployment(
+                s, "app",
+                spec_json("app", "\"web\":{\"scale\":{\"mode\":\"adaptive\",\"min\":2,\"max\":5}},"
+                                 "\"db\":{\"scale\":{\"mode\":\"fixed\",\"replicas\":3}},"
+                                 "\"m\":{\"scale\":{\"mode\":\"manual\"}},"
+                                 "\"cron\":{\"rtype\":\"cron\",\"schedule\":\"* * * * *\"}"),
+                0, &res));
+        return s;
+}
+
+TEST(service_replicas_defaults) {
+        _cleanup_(json_decrefp)
+                json_t *fixed = json_pack("{s:{s:s,s:i}}", "scale", "mode", "fixed", "replicas", 4),
+                       *manual = json_pack("{s:{s:s}}", "scale", "mode", "manual"),
+                       *manual0 =
+                               json_pack("{s:{s:s,s:i}}", "scale", "mode", "manual", "replicas", 0),
+                       *adaptive = json_pack("{s:{s:s,s:i,s:i}}", "scale", "mode", "adaptive",
+                                             "min", 2, "max", 3),
+                       *none = json_object();
+
+        ASSERT_EQ(sched_service_replicas(fixed, NULL, "x"), 4U);
+        ASSERT_EQ(sched_service_replicas(manual, NULL, NULL), 1U);
+        ASSERT_EQ(sched_service_replicas(manual0, NULL, NULL), 0U);
+        ASSERT_EQ(sched_service_replicas(adaptive, NULL, NULL), 2U);
+        ASSERT_EQ(sched_service_replicas(none, NULL, NULL), 1U);
+}
+
+TEST(service_scale) {
+        _cleanup_(sched_state_freep) SchedState *s = scalable();
+        _cleanup_(json_decrefp) json_t *dj = NULL;
+        _cleanup_free_ const SchedScaleEvent **ev = NULL;
+        _cleanup_(json_decrefp) json_t *web =
+                json_pack("{s:{s:s,s:i}}", "scale", "mode", "adaptive", "min", 2);
+        const SchedDeployment *d;
+        size_t n;
+
+        APPLY_OK(s, "{'op':'service_scale','deployment':'app','service':'web','replicas':4,"
+                    "'reason':'manual','time':5}");
+        d = sched_state_get_deployment(s, "app");
+        ASSERT_EQ(json_integer_value(json_object_get(d->scale, "web")), 4);
+        ASSERT_EQ(sched_service_replicas(web, d, "web"), 4U);
+        ASSERT_OK(sched_state_list_scale_events(s, "app", "web", &ev, &n));
+        ASSERT_EQ(n, 1U);
+        ASSERT_EQ(ev[0]->from, 2U); /* adaptive min: what was asked before */
+        ASSERT_EQ(ev[0]->to, 4U);
+        ASSERT_STREQ(ev[0]->reason, "manual");
+        ASSERT_EQ(ev[0]->time_usec, 5U);
+        ev = mfree(ev);
+
+        /* the second one starts from the override */
+        APPLY_OK(s, "{'op':'service_scale','deployment':'app','service':'web','replicas':0,"
+                    "'reason':'stop','time':6}");
+        ASSERT_OK(sched_state_list_scale_events(s, "app", "web", &ev, &n));
+        ASSERT_EQ(n, 2U);
+        ASSERT_EQ(ev[1]->from, 4U);
+        ASSERT_EQ(ev[1]->to, 0U);
+        ev = mfree(ev);
+
+        /* fixed services take an override too, from their spec count */
+        APPLY_OK(s, "{'op':'service_scale','deployment':'app','service':'db','replicas':1,"
+                    "'reason':'manual','time':7}");
+        ASSERT_OK(sched_state_list_scale_events(s, "app", "db", &ev, &n));
+        ASSERT_EQ(n, 1U);
+        ASSERT_EQ(ev[0]->from, 3U);
+
+        ASSERT_OK(sched_deployment_to_json(sched_state_get_deployment(s, "app"), &dj));
+        ASSERT_EQ(json_integer_value(json_object_get(json_object_get(dj, "scale"), "web")), 0);
+        ASSERT_EQ(json_integer_value(json_object_get(json_object_get(dj, "scale"), "db")), 1);
+        ASSERT_EQ(json_integer_value(json_object_get(dj, "stop_timeout")), 0);
+
+        ASSERT_REFUSED(s,
+                       "{'op':'service_scale','deployment':'app','service':'web','replicas':1001,"
+                       "'reason':'x','time':1}",
+                       EINVAL, "between 0 and 1000");
+        ASSERT_REFUSED(s,
+                       "{'op':'service_scale','deployment':'app','service':'web','replicas':-1,"
+                       "'reason':'x','time':1}",
+                       EINVAL, "replicas");
+        ASSERT_REFUSED(s,
+                       "{'op':'service_scale','deployment':'app','service':'web','replicas':'2',"
+                       "'reason':'x','time':1}",
+                       EINVAL, "replicas");
+        ASSERT_REFUSED(s,
+                       "{'op':'service_scale','deployment':'app','service':'nope','replicas':1,"
+                       "'reason':'x','time':1}",
+                       ENOENT, "no service 'nope'");
+        ASSERT_REFUSED(s,
+                       "{'op':'service_scale','deployment':'zz','service':'web','replicas':1,"
+                       "'reason':'x','time':1}",
+                       ENOENT, "'zz' does not exist");
+        ASSERT_REFUSED(s,
+                       "{'op':'service_scale','deployment':'app','service':'cron','replicas':1,"
+                       "'reason':'x','time':1}",
+                       EINVAL, "is a cron, not a service");
+        ASSERT_REFUSED(s,
+                       "{'op':'service_scale','deployment':'app','service':'web','replicas':1,"
+                       "'time':1}",
+                       EINVAL, "'reason' is required");
+        ASSERT_REFUSED(s,
+                       "{'op':'service_scale','deployment':'app','service':'web','replicas':1,"
+                       "'reason':'x'}",
+                       EINVAL, "'time' is required");
+        ASSERT_REFUSED(s,
+                       "{'op':'service_scale','deployment':'app','service':'web','replicas':1,"
+                       "'reason':'x','time':1,'scale':{}}",
+                       EINVAL, "unknown field 'scale'");
+        /* a deployment_put cannot set overrides itself */
+        ASSERT_REFUSED(s,
+                       "{'op':'deployment_put','name':'app','spec':'{}','expected_generation':1,"
+                       "'scale':{'web':3}}",
+                       EINVAL, "unknown field 'scale'");
+}
+
+TEST(deployment_put_drops_overrides) {
+        _cleanup_(sched_state_freep) SchedState *s = scalable();
+        const SchedDeployment *d;
+        SchedApplyResult res;
+
+        APPLY_OK(s, "{'op':'service_scale','deployment':'app','service':'web','replicas':4,"
+                    "'reason':'manual','time':5}");
+        APPLY_OK(s, "{'op':'service_scale','deployment':'app','service':'db','replicas':1,"
+                    "'reason':'manual','time':5}");
+        APPLY_OK(s, "{'op':'service_scale','deployment':'app','service':'m','replicas':2,"
+                    "'reason':'manual','time':5}");
+        /* web stays adaptive (kept), db stays fixed (dropped), m is gone (dropped) */
+        ASSERT_OK(put_deployment(
+                s, "app",
+                spec_json("app", "\"web\":{\"scale\":{\"mode\":\"adaptive\",\"min\":1}},"
+                                 "\"db\":{\"scale\":{\"mode\":\"fixed\",\"replicas\":2}}"),
+                1, &res));
+        d = sched_state_get_deployment(s, "app");
+        ASSERT_EQ(json_object_size(d->scale), 1U);
+        ASSERT_EQ(json_integer_value(json_object_get(d->scale, "web")), 4);
+
+        /* web becomes fixed: its override goes too */
+        ASSERT_OK(put_deployment(
+                s, "app",
+                spec_json("app", "\"web\":{\"scale\":{\"mode\":\"fixed\",\"replicas\":1}}"), 2,
+                &res));
+        d = sched_state_get_deployment(s, "app");
+        ASSERT_EQ(json_object_size(d->scale), 0U);
+}
+
+TEST(deployment_stop_timeout) {
+        _cleanup_(sched_state_freep) SchedState *s = scalable();
+        _cleanup_(json_decrefp) json_t *dj = NULL;
+        const SchedDeployment *d;
+
+        ASSERT_REFUSED(s,
+                       "{'op':'deployment_status','name':'app','status':'ready','stop_timeout':5,"
+                       "'time':1}",
+                       EINVAL, "only valid with status 'stopping'");
+        ASSERT_REFUSED(s,
+                       "{'op':'deployment_status','name':'app','status':'stopping',"
+                       "'stop_timeout':-5,'time':1}",
+                       EINVAL, "stop_timeout");
+        APPLY_OK(s, "{'op':'deployment_status','name':'app','status':'stopping','stop_timeout':7,"
+                    "'time':2}");
+        d = sched_state_get_deployment(s, "app");
+        ASSERT_EQ(d->stop_timeout, 7U);
+        ASSERT_OK(sched_deployment_to_json(d, &dj));
+        ASSERT_EQ(json_integer_value(json_object_get(dj, "stop_timeout")), 7);
+        /* still stopping: kept when not given */
+        APPLY_OK(s, "{'op':'deployment_status','name':'app','status':'stopping','message':'x',"
+                    "'time':3}");
+        ASSERT_EQ(sched_state_get_deployment(s, "app")->stop_timeout, 7U);
+        APPLY_OK(s, "{'op':'deployment_status','name':'app','status':'failed','time':4}");
+        ASSERT_EQ(sched_state_get_deployment(s, "app")->stop_timeout, 0U);
+}
+
+TEST(snapshot_scale_round_trip) {
+        _cleanup_(sched_state_freep) SchedState *s = scalable(), *copy = NULL, *old = NULL;
+        _cleanup_free_ char *a = NULL, *b = NULL;
+        _cleanup_(json_decrefp) json_t *o = NULL;
+        json_t *dep;
+        size_t len, i;
+
+        APPLY_OK(s, "{'op':'service_scale','deployment':'app','service':'web','replicas':4,"
+                    "'reason':'manual','time':5}");
+        APPLY_OK(s, "{'op':'deployment_status','name':'app','status':'stopping','stop_timeout':9,"
+                    "'time':6}");
+        ASSERT_OK(sched_state_snapshot(s, &a, &len));
+        ASSERT_OK(sched_state_restore(a, len, &copy));
+        ASSERT_OK(sched_state_snapshot(copy, &b, &len));
+        ASSERT_STREQ(a, b);
+        ASSERT_EQ(json_integer_value(
+                          json_object_get(sched_state_get_deployment(copy, "app")->scale, "web")),
+                  4);
+        ASSERT_EQ(sched_state_get_deployment(copy, "app")->stop_timeout, 9U);
+
+        /* a snapshot written before these fields existed restores with no overrides */
+        o = json_loads(a, 0, NULL);
+        ASSERT_NOT_NULL(o);
+        json_array_foreach (json_object_get(o, "deployments"), i, dep) {
+                ASSERT_OK(json_object_del(dep, "scale"));
+                ASSERT_OK(json_object_del(dep, "stop_timeout"));
+        }
+        b = mfree(b);
+        b = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+        ASSERT_NOT_NULL(b);
+        ASSERT_OK(sched_state_restore(b, strlen(b), &old));
+        ASSERT_EQ(json_object_size(sched_state_get_deployment(old, "app")->scale), 0U);
+        ASSERT_EQ(sched_state_get_deployment(old, "app")->stop_timeout, 0U);
+
+        /* bad override values in a snapshot are refused */
+        json_array_foreach (json_object_get(o, "deployments"), i, dep)
+                ASSERT_OK(json_object_set_new(dep, "scale", json_pack("{s:i}", "web", 5000)));
+        b = mfree(b);
+        b = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+        ASSERT_NOT_NULL(b);
+        ASSERT_ERROR(sched_state_restore(b, strlen(b), &copy), EBADMSG);
 }

@@ -29,23 +29,6 @@
 #define TAIL_LINES 5
 #define TAIL_WIDTH 160
 
-static void bus_unrefp(sd_bus **b) {
-        sd_bus_flush_close_unref(*b);
-}
-
-static int getopt_failure(const char *command, int c, char *argv[]) {
-        if (c == ':')
-                return usage_error(command, "option '%s' needs an argument", argv[optind - 1]);
-        return usage_error(command, "unknown option '%s'", argv[optind - 1]);
-}
-
-static bool want_help(int argc, char *argv[]) {
-        for (int i = 1; i < argc; i++)
-                if (streq(argv[i], "-h") || streq(argv[i], "--help"))
-                        return true;
-        return false;
-}
-
 /* A Builder1 call with simple arguments; ZLCTL_EXIT_FAILURE after logging. */
 static int call(sd_bus *bus, const char *method, sd_bus_message **ret_reply, const char *what,
                 const char *types, ...) {
@@ -169,12 +152,12 @@ static void view_event(View *v, const char *event, json_t *data) {
                         (unsigned) json_integer_value(json_object_get(data, "total_stages"));
                 v->total_instructions =
                         (unsigned) json_integer_value(json_object_get(data, "total_instructions"));
-                s = json_string_value(json_object_get(data, "runtime"));
+                s = zlctl_json_str(data, "runtime");
                 if (s)
                         view_line(v, "Runtime template: %s", s);
         } else if (streq(event, "stage_started")) {
-                const char *name = json_string_value(json_object_get(data, "name"));
-                const char *base = json_string_value(json_object_get(data, "base_image"));
+                const char *name = zlctl_json_str(data, "name");
+                const char *base = zlctl_json_str(data, "base_image");
                 _cleanup_free_ char *t = NULL;
 
                 v->stage++;
@@ -188,13 +171,13 @@ static void view_event(View *v, const char *event, json_t *data) {
                 v->step++;
                 v->step_printed = false;
                 v->step_started = now(CLOCK_MONOTONIC);
-                set_string(&v->step_text, json_string_value(json_object_get(data, "instruction")));
+                set_string(&v->step_text, zlctl_json_str(data, "instruction"));
                 for (unsigned i = 0; i < TAIL_LINES; i++)
                         v->tail[i] = mfree(v->tail[i]);
                 v->n_tail = v->tail_next = 0;
                 view_draw(v);
         } else if (streq(event, "output")) {
-                s = json_string_value(json_object_get(data, "line"));
+                s = zlctl_json_str(data, "line");
                 if (v->tty) {
                         set_string(&v->tail[v->tail_next], strempty(s));
                         v->tail_next = (v->tail_next + 1) % TAIL_LINES;
@@ -213,11 +196,11 @@ static void view_event(View *v, const char *event, json_t *data) {
                 v->n_tail = v->tail_next = 0;
                 view_draw(v);
         } else if (streq(event, "build_complete")) {
-                set_string(&v->image_id, json_string_value(json_object_get(data, "image_id")));
+                set_string(&v->image_id, zlctl_json_str(data, "image_id"));
         } else if (streq(event, "build_failed")) {
                 if (v->step > 0 && !v->step_printed)
                         view_print_step(v, false);
-                set_string(&v->error, json_string_value(json_object_get(data, "error")));
+                set_string(&v->error, zlctl_json_str(data, "error"));
                 v->error_line = json_integer_value(json_object_get(data, "line"));
                 /* The last output lines belong above the error, not erased with the view. */
                 if (v->tty && !v->quiet) {
@@ -262,13 +245,6 @@ static int on_wait_reply(sd_bus_message *m, void *userdata, sd_bus_error *error)
         if (sd_bus_message_read(m, "s", &state) >= 0)
                 set_string(&v->state, state);
         return 0;
-}
-
-static volatile sig_atomic_t interrupted;
-
-static void on_sigint(int sig) {
-        (void) sig;
-        interrupted++;
 }
 
 /* ---- zlctl build ------------------------------------------------------------------------- */
@@ -357,7 +333,7 @@ static int get_string_property(sd_bus *bus, const char *path, const char *name, 
 }
 
 static int run_build(const BuildArgs *a) {
-        _cleanup_(bus_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(view_done) View v = {
@@ -365,7 +341,7 @@ static int run_build(const BuildArgs *a) {
                 .quiet = a->quiet,
                 .started = now(CLOCK_MONOTONIC),
         };
-        struct sigaction sa = { .sa_handler = on_sigint }, old_int, old_term;
+        ZlctlSignalGuard g;
         const char *id, *path;
         bool cancelled = false;
         int r;
@@ -410,13 +386,11 @@ static int run_build(const BuildArgs *a) {
                        ZLCTL_EXIT_FAILURE;
 
         /* Ctrl-C cancels the build (a second one leaves without waiting). */
-        sigemptyset(&sa.sa_mask);
-        (void) sigaction(SIGINT, &sa, &old_int);
-        (void) sigaction(SIGTERM, &sa, &old_term);
+        zlctl_signals_catch(&g);
         while (!v.finished) {
-                if (interrupted > 1)
+                if (zlctl_interrupted > 1)
                         break;
-                if (interrupted && !cancelled) {
+                if (zlctl_interrupted && !cancelled) {
                         cancelled = true;
                         view_line(&v, "Cancelling build %s ...", id);
                         cancel_build(bus, path);
@@ -434,8 +408,7 @@ static int run_build(const BuildArgs *a) {
                 if (r == 0)
                         view_draw(&v); /* the elapsed time */
         }
-        (void) sigaction(SIGINT, &old_int, NULL);
-        (void) sigaction(SIGTERM, &old_term, NULL);
+        zlctl_signals_restore(&g);
         view_clear(&v);
         fflush(stdout);
         if (!v.finished) {
@@ -571,7 +544,7 @@ static int parse_build_args(int argc, char *argv[], BuildArgs *a) {
                         a->quiet = true;
                         break;
                 default:
-                        return getopt_failure("build", c, argv);
+                        return zlctl_getopt_failure("build", c, argv);
                 }
         if (optind + 1 < argc)
                 return usage_error("build", "unexpected argument '%s'", argv[optind + 1]);
@@ -591,12 +564,12 @@ static const char *format_when(uint64_t t, char *buf, size_t len) {
 }
 
 static int verb_build_ls(int argc, char *argv[]) {
-        _cleanup_(bus_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_(table_freep) Table *t = NULL;
         int r;
 
-        if (want_help(argc, argv)) {
+        if (zlctl_want_help(argc, argv)) {
                 printf("%s build ls\n\nList the node's builds, oldest first.\n\nOptions:\n"
                        "  -h --help              Show this help\n",
                        program_name);
@@ -652,12 +625,12 @@ static int verb_build_ls(int argc, char *argv[]) {
 }
 
 static int verb_build_log(int argc, char *argv[]) {
-        _cleanup_(bus_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         char buf[65536];
         int fd, r;
 
-        if (want_help(argc, argv)) {
+        if (zlctl_want_help(argc, argv)) {
                 printf("%s build log ID\n\nPrint a build's whole log (also after it ended).\n\n"
                        "Options:\n"
                        "  -h --help              Show this help\n",
@@ -692,10 +665,10 @@ static int verb_build_log(int argc, char *argv[]) {
 }
 
 static int verb_build_cancel(int argc, char *argv[]) {
-        _cleanup_(bus_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         int r;
 
-        if (want_help(argc, argv)) {
+        if (zlctl_want_help(argc, argv)) {
                 printf("%s build cancel ID\n\nCancel a pending or running build.\n\nOptions:\n"
                        "  -h --help              Show this help\n",
                        program_name);
@@ -751,12 +724,12 @@ int verb_build(int argc, char *argv[]) {
 /* ---- zlctl runtimes ---------------------------------------------------------------------- */
 
 int verb_runtimes(int argc, char *argv[]) {
-        _cleanup_(bus_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_(table_freep) Table *t = NULL;
         int r;
 
-        if (want_help(argc, argv)) {
+        if (zlctl_want_help(argc, argv)) {
                 printf("%s runtimes\n\nList the runtime templates 'build --runtime' takes and the\n"
                        "project files 'build --runtime-auto' picks them by.\n\nOptions:\n"
                        "  -h --help              Show this help\n",

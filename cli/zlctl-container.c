@@ -47,29 +47,7 @@
 /* After the container exited, how long its log stream may take to reach EOF. */
 #define DRAIN_TIMEOUT_USEC (2 * USEC_PER_SEC)
 #define POLL_INTERVAL_USEC (500 * USEC_PER_MSEC)
-#define SHORT_ID_LEN 12
 #define STOP_TIMEOUT_DEFAULT 10U
-
-/* getopt_long with a ':'-prefixed optstring returns ':' for a missing argument, '?' otherwise. */
-static int getopt_failure(const char *command, int c, char *argv[]) {
-        if (c == ':')
-                return usage_error(command, "option '%s' needs an argument", argv[optind - 1]);
-        return usage_error(command, "unknown option '%s'", argv[optind - 1]);
-}
-
-static int parse_output(const char *command, const char *s, bool *ret_json) {
-        if (streq(s, "json"))
-                *ret_json = true;
-        else if (streq(s, "table"))
-                *ret_json = false;
-        else
-                return usage_error(command, "invalid --output '%s'; expected table or json", s);
-        return 0;
-}
-
-static int open_bus(sd_bus **ret) {
-        return zlctl_bus_open(ret, NULL);
-}
 
 static int new_call(sd_bus *bus, const char *method, sd_bus_message **ret) {
         return sd_bus_message_new_method_call(bus, ret, RUNTIME_SERVICE, RUNTIME_PATH,
@@ -681,7 +659,7 @@ static int parse_create_args(int argc, char *argv[], bool run, CreateArgs *a) {
                         a->creds = optarg;
                         break;
                 default:
-                        return getopt_failure(command, c, argv);
+                        return zlctl_getopt_failure(command, c, argv);
                 }
         }
         if (!a->rootfs) {
@@ -855,68 +833,49 @@ static int container_call(sd_bus *bus, const char *method, const char *verb, con
 /* Turns the records of OpenLogs ("<time> <stdout|stderr> <F|P> <text>") back into the
  * container's output: text only, each stream to ours. */
 typedef struct LogPrinter {
-        char *buf;
-        size_t len, size;
+        ZlctlLineBuffer lines;
         bool timestamps;
         bool midline[2]; /* after a P record of stdout / stderr: the line continues */
 } LogPrinter;
 
 static void log_printer_done(LogPrinter *p) {
-        p->buf = mfree(p->buf);
-        p->len = p->size = 0;
+        zlctl_line_buffer_done(&p->lines);
 }
 
 static void log_printer_record(LogPrinter *p, const char *line, size_t n) {
-        const char *sp1, *sp2, *text, *end = line + n;
-        bool err, partial;
+        ZlctlLogRecord rec;
         FILE *f;
 
-        sp1 = memchr(line, ' ', n);
-        sp2 = sp1 ? memchr(sp1 + 1, ' ', end - sp1 - 1) : NULL;
-        if (!sp2 || end - sp2 < 3 || (sp2[1] != 'F' && sp2[1] != 'P') ||
-            (sp2 + 2 < end && sp2[2] != ' ')) {
+        if (zlctl_log_record_parse(line, n, &rec) < 0) {
                 /* Not a record: show it rather than lose it. */
                 log_debug("Malformed log record: %.*s", (int) n, line);
                 fwrite(line, 1, n, stdout);
                 fputc('\n', stdout);
                 return;
         }
-        err = (size_t) (sp2 - sp1 - 1) == strlen("stderr") && strneq(sp1 + 1, "stderr", 6);
-        partial = sp2[1] == 'P';
-        text = sp2 + 2 < end ? sp2 + 3 : end;
-        f = err ? stderr : stdout;
-        if (p->timestamps && !p->midline[err]) {
-                fwrite(line, 1, sp1 - line, f);
+        f = rec.err ? stderr : stdout;
+        if (p->timestamps && !p->midline[rec.err]) {
+                fwrite(rec.time, 1, rec.time_len, f);
                 fputc(' ', f);
         }
-        fwrite(text, 1, end - text, f);
-        if (!partial)
+        fwrite(rec.text, 1, rec.text_len, f);
+        if (!rec.partial)
                 fputc('\n', f);
-        p->midline[err] = partial;
+        p->midline[rec.err] = rec.partial;
+}
+
+static int log_printer_line(const char *line, size_t n, void *userdata) {
+        log_printer_record(userdata, line, n);
+        return 0;
 }
 
 /* Feeds bytes read from the log descriptor; complete records are printed. */
 static int log_printer_feed(LogPrinter *p, const char *data, size_t n) {
-        size_t start = 0;
+        int r;
 
-        if (p->len + n > p->size) {
-                size_t size = MAX(p->size * 2, p->len + n);
-                char *b = realloc(p->buf, size);
-
-                if (!b)
-                        return -ENOMEM;
-                p->buf = b;
-                p->size = size;
-        }
-        memcpy(p->buf + p->len, data, n);
-        p->len += n;
-        for (size_t i = 0; i < p->len; i++)
-                if (p->buf[i] == '\n') {
-                        log_printer_record(p, p->buf + start, i - start);
-                        start = i + 1;
-                }
-        memmove(p->buf, p->buf + start, p->len - start);
-        p->len -= start;
+        r = zlctl_line_buffer_feed(&p->lines, data, n, log_printer_line, p);
+        if (r < 0)
+                return r;
         fflush(stdout);
         fflush(stderr);
         return 0;
@@ -924,9 +883,9 @@ static int log_printer_feed(LogPrinter *p, const char *data, size_t n) {
 
 /* At EOF: a last record without its newline is still printed. */
 static void log_printer_finish(LogPrinter *p) {
-        if (p->len > 0)
-                log_printer_record(p, p->buf, p->len);
-        p->len = 0;
+        if (p->lines.len > 0)
+                log_printer_record(p, p->lines.buf, p->lines.len);
+        p->lines.len = 0;
         fflush(stdout);
         fflush(stderr);
 }
@@ -935,20 +894,13 @@ static void log_printer_finish(LogPrinter *p) {
 static int open_logs(sd_bus *bus, const char *id, bool follow, int64_t tail, usec_t since_usec,
                      int *ret_fd) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        int fd, r;
+        int r;
 
         r = container_call(bus, "OpenLogs", "read the logs of", id, CALL_TIMEOUT_USEC, &reply,
                            "bxt", follow, tail, since_usec);
         if (r < 0)
                 return r;
-        r = sd_bus_message_read(reply, "h", &fd);
-        if (r < 0)
-                return log_error_errno(r, "Failed to read the reply to OpenLogs: %m");
-        fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-        if (fd < 0)
-                return log_error_errno(errno, "Failed to duplicate the log descriptor: %m");
-        *ret_fd = fd;
-        return 0;
+        return zlctl_logs_reply_fd(reply, ret_fd);
 }
 
 static int parse_since(const char *command, const char *s, usec_t *ret) {
@@ -1014,13 +966,9 @@ static int verb_container_logs(int argc, char *argv[]) {
                         follow = true;
                         break;
                 case ARG_TAIL:
-                        if (streq(optarg, "all"))
-                                tail = -1;
-                        else if (safe_atoi64(optarg, &tail) < 0 || tail < 0)
-                                return usage_error("container logs",
-                                                   "invalid --tail '%s': expected a number >= 0 "
-                                                   "or 'all'",
-                                                   optarg);
+                        r = zlctl_parse_tail("container logs", optarg, &tail);
+                        if (r != 0)
+                                return r;
                         break;
                 case ARG_SINCE:
                         r = parse_since("container logs", optarg, &since_usec);
@@ -1031,14 +979,14 @@ static int verb_container_logs(int argc, char *argv[]) {
                         p.timestamps = true;
                         break;
                 default:
-                        return getopt_failure("container logs", c, argv);
+                        return zlctl_getopt_failure("container logs", c, argv);
                 }
         if (optind >= argc)
                 return usage_error("container logs", "missing container ID");
         if (argc - optind > 1)
                 return usage_error("container logs", "unexpected argument '%s'", argv[optind + 1]);
 
-        if (open_bus(&bus) < 0)
+        if (zlctl_bus_open(&bus, NULL) < 0)
                 return ZLCTL_EXIT_FAILURE;
         if (open_logs(bus, argv[optind], follow, tail, since_usec, &fd) < 0)
                 return ZLCTL_EXIT_FAILURE;
@@ -1318,7 +1266,7 @@ static int verb_container_run(int argc, char *argv[]) {
         r = parse_create_args(argc, argv, true, &a);
         if (r != 0)
                 return r < 0 ? ZLCTL_EXIT_OK : r;
-        if (open_bus(&bus) < 0)
+        if (zlctl_bus_open(&bus, NULL) < 0)
                 return ZLCTL_EXIT_FAILURE;
         if (create_container(bus, &a, &id, &path) < 0)
                 return ZLCTL_EXIT_FAILURE;
@@ -1336,7 +1284,7 @@ static int verb_container_run(int argc, char *argv[]) {
                 /* After a failure the loop may have closed the connection: open another. */
                 if (!sd_bus_is_open(bus)) {
                         bus = sd_bus_flush_close_unref(bus);
-                        if (open_bus(&bus) < 0)
+                        if (zlctl_bus_open(&bus, NULL) < 0)
                                 return ZLCTL_EXIT_FAILURE;
                 }
                 (void) remove_container(bus, id, false);
@@ -1355,7 +1303,7 @@ static int verb_container_create(int argc, char *argv[]) {
         r = parse_create_args(argc, argv, false, &a);
         if (r != 0)
                 return r < 0 ? ZLCTL_EXIT_OK : r;
-        if (open_bus(&bus) < 0)
+        if (zlctl_bus_open(&bus, NULL) < 0)
                 return ZLCTL_EXIT_FAILURE;
         if (create_container(bus, &a, &id, NULL) < 0)
                 return ZLCTL_EXIT_FAILURE;
@@ -1497,13 +1445,13 @@ static int verb_id_action(IdAction action, const char *command, int argc, char *
                         a.force = true;
                         break;
                 default:
-                        return getopt_failure(command, c, argv);
+                        return zlctl_getopt_failure(command, c, argv);
                 }
         }
         if (optind >= argc)
                 return usage_error(command, "missing container ID");
 
-        if (open_bus(&bus) < 0)
+        if (zlctl_bus_open(&bus, NULL) < 0)
                 return ZLCTL_EXIT_FAILURE;
         for (int i = optind; i < argc; i++) {
                 if (id_action(bus, action, &a, argv[i]) < 0) {
@@ -1542,16 +1490,6 @@ static int verb_container_resume(int argc, char *argv[]) {
 
 /* ---- inspect ---- */
 
-static int print_json_value(json_t *j) {
-        _cleanup_free_ char *text = NULL;
-
-        text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-        if (!text)
-                return log_oom();
-        printf("%s\n", text);
-        return 0;
-}
-
 static int verb_container_inspect(int argc, char *argv[]) {
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -1580,7 +1518,7 @@ static int verb_container_inspect(int argc, char *argv[]) {
                                program_name);
                         return ZLCTL_EXIT_OK;
                 case 'o':
-                        r = parse_output("container inspect", optarg, &json);
+                        r = zlctl_parse_output("container inspect", optarg, &json);
                         if (r != 0)
                                 return r;
                         if (!json)
@@ -1589,12 +1527,12 @@ static int verb_container_inspect(int argc, char *argv[]) {
                                                    "JSON only");
                         break;
                 default:
-                        return getopt_failure("container inspect", c, argv);
+                        return zlctl_getopt_failure("container inspect", c, argv);
                 }
         if (optind >= argc)
                 return usage_error("container inspect", "missing container ID");
 
-        if (open_bus(&bus) < 0)
+        if (zlctl_bus_open(&bus, NULL) < 0)
                 return ZLCTL_EXIT_FAILURE;
         arr = json_array();
         if (!arr)
@@ -1609,7 +1547,7 @@ static int verb_container_inspect(int argc, char *argv[]) {
                 if (json_array_append_new(arr, j) < 0)
                         return log_oom(), ZLCTL_EXIT_FAILURE;
         }
-        if (print_json_value(arr) < 0)
+        if (zlctl_print_json(arr) < 0)
                 return ZLCTL_EXIT_FAILURE;
         return failed ? ZLCTL_EXIT_FAILURE : ZLCTL_EXIT_OK;
 }
@@ -1631,7 +1569,7 @@ static void fill_rootfs(sd_bus *bus, ContainerList *l) {
                 /* It may have been removed since the list was made: then it shows as "-". */
                 if (inspect_container(bus, l->items[i].id, &j) < 0)
                         continue;
-                rootfs = json_string_value(json_object_get(j, "rootfs"));
+                rootfs = zlctl_json_str(j, "rootfs");
                 if (rootfs)
                         l->items[i].rootfs = strdup(rootfs);
         }
@@ -1695,7 +1633,7 @@ static int print_list_json(const ContainerList *l, bool (*keep)(const ContainerI
                 if (!o || json_array_append_new(arr, o) < 0)
                         return log_oom();
         }
-        return print_json_value(arr);
+        return zlctl_print_json(arr);
 }
 
 static bool keep_up(const ContainerInfo *c) {
@@ -1788,17 +1726,17 @@ static int verb_container_ls(int argc, char *argv[]) {
                         no_trunc = true;
                         break;
                 case 'o':
-                        r = parse_output("container ls", optarg, &json);
+                        r = zlctl_parse_output("container ls", optarg, &json);
                         if (r != 0)
                                 return r;
                         break;
                 default:
-                        return getopt_failure("container ls", c, argv);
+                        return zlctl_getopt_failure("container ls", c, argv);
                 }
         if (optind < argc)
                 return usage_error("container ls", "unexpected argument '%s'", argv[optind]);
 
-        if (open_bus(&bus) < 0)
+        if (zlctl_bus_open(&bus, NULL) < 0)
                 return ZLCTL_EXIT_FAILURE;
         if (list_containers(bus, state, name, labels, &l) < 0)
                 return ZLCTL_EXIT_FAILURE;
@@ -1807,7 +1745,8 @@ static int verb_container_ls(int argc, char *argv[]) {
         if (quiet) {
                 for (size_t i = 0; i < l.n; i++)
                         if (all || state_is_up(l.items[i].state))
-                                printf("%.*s\n", no_trunc ? INT_MAX : SHORT_ID_LEN, l.items[i].id);
+                                printf("%.*s\n", no_trunc ? INT_MAX : ZLCTL_SHORT_ID_LEN,
+                                       l.items[i].id);
                 return ZLCTL_EXIT_OK;
         }
         fill_rootfs(bus, &l);
@@ -1821,7 +1760,7 @@ static int verb_container_ls(int argc, char *argv[]) {
         n = now(CLOCK_REALTIME);
         for (size_t i = 0; i < l.n; i++) {
                 const ContainerInfo *ci = &l.items[i];
-                char id[SHORT_ID_LEN + 1], created[80], status[128], d[64];
+                char id[ZLCTL_SHORT_ID_LEN + 1], created[80], status[128], d[64];
 
                 if (!all && !state_is_up(ci->state))
                         continue;
@@ -1834,10 +1773,7 @@ static int verb_container_ls(int argc, char *argv[]) {
                 if (r < 0)
                         return log_oom(), ZLCTL_EXIT_FAILURE;
         }
-        r = table_print(t, stdout);
-        if (r < 0)
-                return log_error_errno(r, "Failed to print: %m"), ZLCTL_EXIT_FAILURE;
-        return ZLCTL_EXIT_OK;
+        return zlctl_print_table(t) < 0 ? ZLCTL_EXIT_FAILURE : ZLCTL_EXIT_OK;
 }
 
 int verb_ps(int argc, char *argv[]) {
@@ -1850,6 +1786,7 @@ int verb_ps(int argc, char *argv[]) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(container_list_done) ContainerList l = {};
         _cleanup_(table_freep) Table *t = NULL;
+        _cleanup_free_ char *qualified = NULL;
         bool all = false, json = false;
         usec_t n;
         int c, r;
@@ -1860,9 +1797,11 @@ int verb_ps(int argc, char *argv[]) {
                 switch (c) {
                 case 'h':
                         printf("%s ps [OPTIONS...]\n\n"
-                               "List the containers with the service and replica they\n"
-                               "belong to (labels zlayer.service and zlayer.replica, '-' for\n"
-                               "none), their state, IP address (from zl-netd, '-' for none)\n"
+                               "List the containers with the service and replica index they\n"
+                               "belong to (labels zlayer.service and zlayer.replica, as zl-schedd\n"
+                               "sets them, the service as DEPLOYMENT/SERVICE with a label\n"
+                               "zlayer.deployment; '-' for none), their state, IP address (from\n"
+                               "zl-netd, '-' for none)\n"
                                "and uptime. Running and paused ones, or all with -a.\n\n"
                                "Options:\n"
                                "  -h --help              Show this help\n"
@@ -1875,17 +1814,17 @@ int verb_ps(int argc, char *argv[]) {
                         all = true;
                         break;
                 case 'o':
-                        r = parse_output("ps", optarg, &json);
+                        r = zlctl_parse_output("ps", optarg, &json);
                         if (r != 0)
                                 return r;
                         break;
                 default:
-                        return getopt_failure("ps", c, argv);
+                        return zlctl_getopt_failure("ps", c, argv);
                 }
         if (optind < argc)
                 return usage_error("ps", "unexpected argument '%s'", argv[optind]);
 
-        if (open_bus(&bus) < 0)
+        if (zlctl_bus_open(&bus, NULL) < 0)
                 return ZLCTL_EXIT_FAILURE;
         if (list_containers(bus, NULL, NULL, NULL, &l) < 0)
                 return ZLCTL_EXIT_FAILURE;
@@ -1899,24 +1838,30 @@ int verb_ps(int argc, char *argv[]) {
         n = now(CLOCK_REALTIME);
         for (size_t i = 0; i < l.n; i++) {
                 const ContainerInfo *ci = &l.items[i];
-                char id[SHORT_ID_LEN + 1], span[TIMESPAN_MAX_LEN];
-                const char *uptime = NULL;
+                char id[ZLCTL_SHORT_ID_LEN + 1], span[TIMESPAN_MAX_LEN];
+                const char *uptime = NULL, *service, *deployment;
 
                 if (!all && !state_is_up(ci->state))
                         continue;
                 snprintf(id, sizeof(id), "%s", ci->id);
                 if (state_is_up(ci->state) && ci->started_at > 0)
                         uptime = format_uptime(since(ci->started_at, n), span, sizeof(span));
-                r = table_add_row(t, id, container_label(ci, "zlayer.service"),
-                                  container_label(ci, "zlayer.replica"), ci->name, ci->state,
-                                  isempty(ci->ip) ? NULL : ci->ip, uptime);
+                /* A scheduler's replica shows as DEPLOYMENT/SERVICE. */
+                service = container_label(ci, "zlayer.service");
+                deployment = container_label(ci, "zlayer.deployment");
+                if (service && deployment) {
+                        qualified = mfree(qualified);
+                        qualified = strjoin(deployment, "/", service);
+                        if (!qualified)
+                                return log_oom(), ZLCTL_EXIT_FAILURE;
+                        service = qualified;
+                }
+                r = table_add_row(t, id, service, container_label(ci, "zlayer.replica"), ci->name,
+                                  ci->state, isempty(ci->ip) ? NULL : ci->ip, uptime);
                 if (r < 0)
                         return log_oom(), ZLCTL_EXIT_FAILURE;
         }
-        r = table_print(t, stdout);
-        if (r < 0)
-                return log_error_errno(r, "Failed to print: %m"), ZLCTL_EXIT_FAILURE;
-        return ZLCTL_EXIT_OK;
+        return zlctl_print_table(t) < 0 ? ZLCTL_EXIT_FAILURE : ZLCTL_EXIT_OK;
 }
 
 /* ---- stats ---- */
@@ -2048,7 +1993,7 @@ static json_t *stats_to_json(const StatsTarget *t, uint64_t host_mem) {
 }
 
 static int stats_add_row(Table *tab, const StatsTarget *t, uint64_t host_mem) {
-        char id[SHORT_ID_LEN + 1], cpu_s[32], mem_s[80], pct_s[32], pids_s[32], a[32], b[32];
+        char id[ZLCTL_SHORT_ID_LEN + 1], cpu_s[32], mem_s[80], pct_s[32], pids_s[32], a[32], b[32];
         const char *cpu_c = NULL, *mem_c = NULL, *pct_c = NULL, *pids_c = NULL;
         uint64_t mem, limit, pids;
         double cpu;
@@ -2208,9 +2153,9 @@ static int stats_print(const StatsSet *s, bool json, bool stream, bool clear) {
                         fputs("\033[H\033[2J", stdout);
                 else if (stream)
                         fputc('\n', stdout);
-                r = table_print(t, stdout);
+                r = zlctl_print_table(t);
                 if (r < 0)
-                        return log_error_errno(r, "Failed to print: %m");
+                        return r;
         }
         fflush(stdout);
         return 0;
@@ -2251,16 +2196,16 @@ static int verb_container_stats(int argc, char *argv[]) {
                         stream = false;
                         break;
                 case 'o':
-                        r = parse_output("container stats", optarg, &json);
+                        r = zlctl_parse_output("container stats", optarg, &json);
                         if (r != 0)
                                 return r;
                         break;
                 default:
-                        return getopt_failure("container stats", c, argv);
+                        return zlctl_getopt_failure("container stats", c, argv);
                 }
         explicit_ids = optind < argc;
 
-        if (open_bus(&bus) < 0)
+        if (zlctl_bus_open(&bus, NULL) < 0)
                 return ZLCTL_EXIT_FAILURE;
         for (int i = optind; i < argc; i++) {
                 _cleanup_(json_decrefp) json_t *j = NULL;
@@ -2268,8 +2213,8 @@ static int verb_container_stats(int argc, char *argv[]) {
 
                 if (inspect_container(bus, argv[i], &j) < 0)
                         return ZLCTL_EXIT_FAILURE;
-                id = json_string_value(json_object_get(j, "id"));
-                name = json_string_value(json_object_get(j, "name"));
+                id = zlctl_json_str(j, "id");
+                name = zlctl_json_str(j, "name");
                 if (!id)
                         return log_error("InspectContainer of '%s' has no id.", argv[i]),
                                ZLCTL_EXIT_FAILURE;
@@ -2653,7 +2598,7 @@ static int verb_container_exec(int argc, char *argv[]) {
                         workdir = optarg;
                         break;
                 default:
-                        return getopt_failure("container exec", c, argv);
+                        return zlctl_getopt_failure("container exec", c, argv);
                 }
         if (optind >= argc)
                 return usage_error("container exec", "missing container ID");
@@ -2661,7 +2606,7 @@ static int verb_container_exec(int argc, char *argv[]) {
                 return usage_error("container exec", "missing command to run");
         id = argv[optind];
 
-        if (open_bus(&bus) < 0)
+        if (zlctl_bus_open(&bus, NULL) < 0)
                 return ZLCTL_EXIT_FAILURE;
         r = new_call(bus, "ExecStream", &m);
         if (r >= 0)

@@ -28,16 +28,6 @@
 #define CALL_TIMEOUT_USEC (30 * USEC_PER_SEC)
 #define JOB_TIMEOUT_USEC (365 * USEC_PER_DAY)
 
-static void bus_unrefp(sd_bus **b) {
-        sd_bus_flush_close_unref(*b);
-}
-
-static int getopt_failure(const char *command, int c, char *argv[]) {
-        if (c == ':')
-                return usage_error(command, "option '%s' needs an argument", argv[optind - 1]);
-        return usage_error(command, "unknown option '%s'", argv[optind - 1]);
-}
-
 /* Logs "Failed to WHAT 'ARG': MESSAGE" and returns ZLCTL_EXIT_FAILURE. */
 static int log_call_error(const sd_bus_error *e, int r, const char *what, const char *arg) {
         _cleanup_free_ char *m = sd_bus_error_is_set(e) ? zlctl_bus_error_message(e) : NULL;
@@ -224,7 +214,7 @@ typedef struct JobArgs {
 
 /* PullImage or PushImage, following the job until it ends. */
 static int run_job(const char *method, const char *ref, const JobArgs *a) {
-        _cleanup_(bus_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(progress_done)
@@ -351,7 +341,7 @@ static int parse_job_args(const char *command, int argc, char *argv[], bool pull
                         a->quiet = true;
                         break;
                 default:
-                        return getopt_failure(command, c, argv);
+                        return zlctl_getopt_failure(command, c, argv);
                 }
         if (optind >= argc)
                 return usage_error(command, "missing image reference");
@@ -390,7 +380,7 @@ int verb_login(int argc, char *argv[]) {
                 { "password-stdin", no_argument, NULL, 's' },
                 {},
         };
-        _cleanup_(bus_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_free_ char *line = NULL;
         const char *user = NULL, *password = NULL;
         bool from_stdin = false;
@@ -424,7 +414,7 @@ int verb_login(int argc, char *argv[]) {
                         from_stdin = true;
                         break;
                 default:
-                        return getopt_failure("login", c, argv);
+                        return zlctl_getopt_failure("login", c, argv);
                 }
         if (optind >= argc)
                 return usage_error("login", "missing REGISTRY");
@@ -457,7 +447,7 @@ int verb_login(int argc, char *argv[]) {
 }
 
 int verb_logout(int argc, char *argv[]) {
-        _cleanup_(bus_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         int r;
 
         if (argc == 2 && (streq(argv[1], "-h") || streq(argv[1], "--help"))) {
@@ -476,22 +466,15 @@ int verb_logout(int argc, char *argv[]) {
 
 /* ---- image ls | inspect | rm | tag | prune | import | export ----------------------------- */
 
-static bool want_help(int argc, char *argv[]) {
-        for (int i = 1; i < argc; i++)
-                if (streq(argv[i], "-h") || streq(argv[i], "--help"))
-                        return true;
-        return false;
-}
-
 static int verb_image_ls(int argc, char *argv[]) {
-        _cleanup_(bus_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_(table_freep) Table *t = NULL;
         _cleanup_(json_decrefp) json_t *list = json_array();
         bool json = false;
         int r;
 
-        if (want_help(argc, argv)) {
+        if (zlctl_want_help(argc, argv)) {
                 printf("%s image ls [-o table|json]\n\nList the node's images.\n\nOptions:\n"
                        "  -h --help              Show this help\n"
                        "  -o --output=FORMAT     table (default) or json\n",
@@ -552,10 +535,10 @@ static int verb_image_ls(int argc, char *argv[]) {
 }
 
 static int verb_image_inspect(int argc, char *argv[]) {
-        _cleanup_(bus_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         int r, ret = ZLCTL_EXIT_OK;
 
-        if (want_help(argc, argv)) {
+        if (zlctl_want_help(argc, argv)) {
                 printf("%s image inspect REF...\n\nShow what the node's store knows about "
                        "images, as JSON.\n",
                        program_name);
@@ -582,11 +565,11 @@ static int verb_image_inspect(int argc, char *argv[]) {
 }
 
 static int verb_image_rm(int argc, char *argv[]) {
-        _cleanup_(bus_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         bool force = false;
         int first = 1, r, ret = ZLCTL_EXIT_OK;
 
-        if (want_help(argc, argv)) {
+        if (zlctl_want_help(argc, argv)) {
                 printf("%s image rm [-f] REF...\n\nRemove image tags (a digest: every tag of "
                        "it). Refused\nwhile a container uses the image, unless -f.\n",
                        program_name);
@@ -610,10 +593,10 @@ static int verb_image_rm(int argc, char *argv[]) {
 }
 
 static int verb_image_tag(int argc, char *argv[]) {
-        _cleanup_(bus_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         int r;
 
-        if (want_help(argc, argv)) {
+        if (zlctl_want_help(argc, argv)) {
                 printf("%s image tag SOURCE TARGET\n\nGive a stored image another name.\n",
                        program_name);
                 return ZLCTL_EXIT_OK;
@@ -628,13 +611,13 @@ static int verb_image_tag(int argc, char *argv[]) {
 }
 
 static int verb_image_prune(int argc, char *argv[]) {
-        _cleanup_(bus_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         char size[SIZE_MAX_LEN];
         uint64_t freed = 0;
         int r;
 
-        if (want_help(argc, argv)) {
+        if (zlctl_want_help(argc, argv)) {
                 printf("%s image prune\n\nDelete the layers and blobs no image and no container "
                        "uses.\n",
                        program_name);
@@ -667,13 +650,13 @@ static char *absolute_path(const char *path) {
 }
 
 static int verb_image_import(int argc, char *argv[]) {
-        _cleanup_(bus_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_free_ char *path = NULL;
         const char *digest;
         int r;
 
-        if (want_help(argc, argv)) {
+        if (zlctl_want_help(argc, argv)) {
                 printf("%s image import PATH [REF]\n\nAdd an image to the node's store from an "
                        "OCI image layout directory or an\nimage archive: an OCI layout tar ('%s "
                        "image export', 'skopeo copy ...\noci-archive:') or a docker archive "
@@ -704,13 +687,13 @@ static int verb_image_import(int argc, char *argv[]) {
 }
 
 static int verb_image_export(int argc, char *argv[]) {
-        _cleanup_(bus_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_free_ char *path = NULL;
         const char *digest;
         int r;
 
-        if (want_help(argc, argv)) {
+        if (zlctl_want_help(argc, argv)) {
                 printf("%s image export REF PATH\n\nWrite an image of the node's store to PATH: "
                        "an OCI layout archive when PATH\nends in .tar (loadable by '%s image "
                        "import', 'podman load', 'docker load' and\n'skopeo copy oci-archive:"

@@ -330,7 +330,7 @@ static void explain_failure(const char *dir, const char *failed, bool timed_out,
                 print_tail(log_path);
 }
 
-static int local_start(const char *dir, usec_t timeout) {
+static int local_start(const char *dir, usec_t timeout, bool *ret_started) {
         _cleanup_free_ char *daemon_dir = NULL, *policy = NULL, *address = NULL, *failed = NULL;
         _cleanup_close_ int ready_fd = -EBADF;
         usec_t t0 = now(CLOCK_MONOTONIC);
@@ -349,6 +349,8 @@ static int local_start(const char *dir, usec_t timeout) {
                 fprintf(stderr, "A local node is already running in %s (supervisor PID %d).\n", dir,
                         (int) pid);
                 print_export(address);
+                if (ret_started)
+                        *ret_started = false;
                 return 0;
         }
 
@@ -398,6 +400,8 @@ static int local_start(const char *dir, usec_t timeout) {
                 ZL_N_DAEMONS,
                 format_timespan(now(CLOCK_MONOTONIC) - t0, USEC_PER_MSEC, span, sizeof(span)));
         print_export(address);
+        if (ret_started)
+                *ret_started = true;
         return 0;
 }
 
@@ -459,10 +463,7 @@ static int print_status_table(const char *dir, const LauncherStatus *s) {
         }
         printf("Local node in %s, supervisor PID %d%s\nBus: %s\n\n", dir, (int) s->supervisor_pid,
                s->stopping ? " (stopping)" : "", strna(s->bus_address));
-        r = table_print(t, stdout);
-        if (r < 0)
-                return log_error_errno(r, "Failed to print: %m");
-        return 0;
+        return zlctl_print_table(t);
 }
 
 static int local_status(const char *dir, bool json) {
@@ -637,14 +638,9 @@ static int local_verb(const char *verb, int argc, char *argv[]) {
                         if (!streq(verb, "status"))
                                 return usage_error(command, "unknown option '%s'",
                                                    argv[optind - 1]);
-                        if (streq(optarg, "json"))
-                                json = true;
-                        else if (streq(optarg, "table"))
-                                json = false;
-                        else
-                                return usage_error(command,
-                                                   "invalid --output '%s'; expected table or json",
-                                                   optarg);
+                        r = zlctl_parse_output(command, optarg, &json);
+                        if (r != 0)
+                                return r;
                         break;
                 case ARG_TIMEOUT: {
                         uint64_t ms;
@@ -673,11 +669,8 @@ static int local_verb(const char *verb, int argc, char *argv[]) {
                         else if (safe_atoi(optarg, &ready_fd) < 0 || ready_fd < 0)
                                 return usage_error(command, "invalid --ready-fd '%s'", optarg);
                         break;
-                case ':':
-                        return usage_error(command, "option '%s' needs an argument",
-                                           argv[optind - 1]);
                 default:
-                        return usage_error(command, "unknown option '%s'", argv[optind - 1]);
+                        return zlctl_getopt_failure(command, c, argv);
                 }
         if (optind < argc)
                 return usage_error(command, "unexpected argument '%s'", argv[optind]);
@@ -687,7 +680,7 @@ static int local_verb(const char *verb, int argc, char *argv[]) {
                 return ZLCTL_EXIT_FAILURE;
 
         if (streq(verb, "start"))
-                r = local_start(dir, timeout);
+                r = local_start(dir, timeout, NULL);
         else if (streq(verb, "status"))
                 r = local_status(dir, json);
         else if (streq(verb, "stop"))
@@ -695,6 +688,27 @@ static int local_verb(const char *verb, int argc, char *argv[]) {
         else
                 r = local_supervise(dir, daemon_dir, policy, ready_fd);
         return r < 0 ? ZLCTL_EXIT_FAILURE : ZLCTL_EXIT_OK;
+}
+
+int zlctl_local_node_start(const char *state_dir, uint64_t timeout_usec, bool *ret_started) {
+        _cleanup_free_ char *dir = NULL;
+        int r;
+
+        r = resolve_state_dir(state_dir, &dir);
+        if (r < 0)
+                return r;
+        return local_start(dir, timeout_usec > 0 ? timeout_usec : START_TIMEOUT_USEC_DEFAULT,
+                           ret_started);
+}
+
+int zlctl_local_node_stop(const char *state_dir) {
+        _cleanup_free_ char *dir = NULL;
+        int r;
+
+        r = resolve_state_dir(state_dir, &dir);
+        if (r < 0)
+                return r;
+        return local_stop(dir);
 }
 
 static int verb_local_start(int argc, char *argv[]) {

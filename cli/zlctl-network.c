@@ -52,11 +52,8 @@ static int parse_common(const char *command, const char *summary, int argc, char
                                                     "invalid --output '%s'; expected table or json",
                                                     optarg);
                         break;
-                case ':':
-                        return -usage_error(command, "option '%s' needs an argument",
-                                            argv[optind - 1]);
                 default:
-                        return -usage_error(command, "unknown option '%s'", argv[optind - 1]);
+                        return -zlctl_getopt_failure(command, c, argv);
                 }
         if (optind < argc)
                 return -usage_error(command, "unexpected argument '%s'", argv[optind]);
@@ -96,15 +93,6 @@ static int list_attachments(sd_bus *bus, sd_bus_message **ret_reply, Attachment 
         *ret_reply = TAKE_PTR(reply);
         *ret = TAKE_PTR(a);
         *ret_n = n;
-        return 0;
-}
-
-static int print_json(json_t *root) {
-        _cleanup_free_ char *text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
-
-        if (!text)
-                return log_oom();
-        printf("%s\n", text);
         return 0;
 }
 
@@ -149,7 +137,7 @@ static int verb_network_ls(int argc, char *argv[]) {
                 _cleanup_(json_decrefp) json_t *arr = attachments_to_json(a, n);
                 if (!arr)
                         return log_oom(), ZLCTL_EXIT_FAILURE;
-                return print_json(arr) < 0 ? ZLCTL_EXIT_FAILURE : ZLCTL_EXIT_OK;
+                return zlctl_print_json(arr) < 0 ? ZLCTL_EXIT_FAILURE : ZLCTL_EXIT_OK;
         }
         t = table_new("CONTAINER", "IP", "IP6", "MAC", "MTU", "INTERFACE", "NETNS");
         if (!t)
@@ -221,7 +209,7 @@ static int verb_network_status(int argc, char *argv[]) {
                                                 isempty(values[i]) ? json_null()
                                                                    : json_string(values[i])) < 0)
                                 goto oom;
-                if (print_json(root) < 0)
+                if (zlctl_print_json(root) < 0)
                         goto finish;
         } else {
                 for (size_t i = 0; i < ELEMENTSOF(names); i++)

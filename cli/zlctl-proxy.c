@@ -20,10 +20,6 @@
 #define ROUTES_FILE_MAX (16U * 1024U * 1024U)
 #define OWNER_DEFAULT "operator"
 
-static void bus_unrefp(sd_bus **b) {
-        sd_bus_flush_close_unref(*b);
-}
-
 /* --help, --output and, for apply, --owner. Returns 1 to go on, 0 after --help, or minus the exit
  * status of a usage error. Positional arguments are left at argv[optind...]. */
 static int parse_options(const char *command, const char *args, const char *summary, bool owner,
@@ -70,22 +66,10 @@ static int parse_options(const char *command, const char *args, const char *summ
                                 return -usage_error(command, "unknown option '--owner'");
                         *ret_owner = optarg;
                         break;
-                case ':':
-                        return -usage_error(command, "option '%s' needs an argument",
-                                            argv[optind - 1]);
                 default:
-                        return -usage_error(command, "unknown option '%s'", argv[optind - 1]);
+                        return -zlctl_getopt_failure(command, c, argv);
                 }
         return 1;
-}
-
-static int print_json(json_t *root) {
-        _cleanup_free_ char *text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
-
-        if (!text)
-                return log_oom();
-        printf("%s\n", text);
-        return 0;
 }
 
 /* ---- routes ------------------------------------------------------------------------------ */
@@ -121,9 +105,8 @@ static char *backends_text(json_t *backends) {
         json_t *b;
 
         json_array_foreach (backends, i, b) {
-                const char *a = json_is_string(b)
-                                        ? json_string_value(b)
-                                        : json_string_value(json_object_get(b, "address"));
+                const char *a =
+                        json_is_string(b) ? json_string_value(b) : zlctl_json_str(b, "address");
                 json_t *w = json_object_get(b, "weight");
                 int r;
 
@@ -139,7 +122,7 @@ static char *backends_text(json_t *backends) {
 }
 
 static int verb_proxy_routes(int argc, char *argv[]) {
-        _cleanup_(bus_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(json_decrefp) json_t *root = NULL;
         _cleanup_(table_freep) Table *t = NULL;
         size_t i;
@@ -157,8 +140,8 @@ static int verb_proxy_routes(int argc, char *argv[]) {
         if (zlctl_bus_open(&bus, NULL) < 0 || list_routes(bus, &root) < 0)
                 return ZLCTL_EXIT_FAILURE;
         if (json)
-                return print_json(json_object_get(root, "routes")) < 0 ? ZLCTL_EXIT_FAILURE
-                                                                       : ZLCTL_EXIT_OK;
+                return zlctl_print_json(json_object_get(root, "routes")) < 0 ? ZLCTL_EXIT_FAILURE
+                                                                             : ZLCTL_EXIT_OK;
 
         t = table_new("NAME", "OWNER", "LISTEN", "PROTOCOL", "HOST", "PATH", "BALANCE", "HEALTH",
                       "BACKENDS");
@@ -166,19 +149,16 @@ static int verb_proxy_routes(int argc, char *argv[]) {
                 return log_oom(), ZLCTL_EXIT_FAILURE;
         json_array_foreach (json_object_get(root, "routes"), i, route) {
                 _cleanup_free_ char *backends = backends_text(json_object_get(route, "backends"));
-                const char *protocol = json_string_value(json_object_get(route, "protocol"));
-                const char *balance = json_string_value(json_object_get(route, "balance"));
+                const char *protocol = zlctl_json_str(route, "protocol");
+                const char *balance = zlctl_json_str(route, "balance");
                 const char *health = json_string_value(
                         json_object_get(json_object_get(route, "health"), "type"));
 
                 if (!backends)
                         return log_oom(), ZLCTL_EXIT_FAILURE;
-                if (table_add_row(t, json_string_value(json_object_get(route, "name")),
-                                  json_string_value(json_object_get(route, "owner")),
-                                  json_string_value(json_object_get(route, "listen")),
-                                  protocol ?: "http",
-                                  json_string_value(json_object_get(route, "host")),
-                                  json_string_value(json_object_get(route, "path")),
+                if (table_add_row(t, zlctl_json_str(route, "name"), zlctl_json_str(route, "owner"),
+                                  zlctl_json_str(route, "listen"), protocol ?: "http",
+                                  zlctl_json_str(route, "host"), zlctl_json_str(route, "path"),
                                   balance ?: "round_robin", health, backends) < 0)
                         return log_oom(), ZLCTL_EXIT_FAILURE;
         }
@@ -188,7 +168,7 @@ static int verb_proxy_routes(int argc, char *argv[]) {
 /* ---- backends ---------------------------------------------------------------------------- */
 
 static int verb_proxy_backends(int argc, char *argv[]) {
-        _cleanup_(bus_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_(json_decrefp) json_t *arr = json_array();
@@ -251,7 +231,7 @@ static int verb_proxy_backends(int argc, char *argv[]) {
         if (r < 0)
                 return log_error_errno(r, "Failed to parse the backends: %m"), ZLCTL_EXIT_FAILURE;
         if (json)
-                return print_json(arr) < 0 ? ZLCTL_EXIT_FAILURE : ZLCTL_EXIT_OK;
+                return zlctl_print_json(arr) < 0 ? ZLCTL_EXIT_FAILURE : ZLCTL_EXIT_OK;
         return table_print(t, stdout) < 0 ? ZLCTL_EXIT_FAILURE : ZLCTL_EXIT_OK;
 }
 
@@ -289,7 +269,7 @@ static const char *format_bound(uint64_t usec, uint64_t last_bound, char *buf, s
 }
 
 static int verb_proxy_stats(int argc, char *argv[]) {
-        _cleanup_(bus_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL, *bounds_reply = NULL;
         _cleanup_(json_decrefp) json_t *arr = json_array(), *jbounds = json_array();
@@ -382,7 +362,7 @@ static int verb_proxy_stats(int argc, char *argv[]) {
                         json_pack("{s:O, s:O}", "latency_bounds_us", jbounds, "routes", arr);
                 if (!root)
                         return log_oom(), ZLCTL_EXIT_FAILURE;
-                return print_json(root) < 0 ? ZLCTL_EXIT_FAILURE : ZLCTL_EXIT_OK;
+                return zlctl_print_json(root) < 0 ? ZLCTL_EXIT_FAILURE : ZLCTL_EXIT_OK;
         }
         return table_print(t, stdout) < 0 ? ZLCTL_EXIT_FAILURE : ZLCTL_EXIT_OK;
 }
@@ -499,7 +479,7 @@ static int read_routes_file(const char *path, char **ret) {
 }
 
 static int verb_proxy_apply(int argc, char *argv[]) {
-        _cleanup_(bus_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
         _cleanup_free_ char *json = NULL, *what = NULL;
         const char *owner = OWNER_DEFAULT;
@@ -531,7 +511,7 @@ static int verb_proxy_apply(int argc, char *argv[]) {
 }
 
 static int verb_proxy_clear(int argc, char *argv[]) {
-        _cleanup_(bus_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
         _cleanup_free_ char *what = NULL;
         int r;

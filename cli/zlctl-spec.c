@@ -12,7 +12,6 @@
 #include "zlctl.h"
 
 /* Specs larger than this are refused before parsing; the parser has the same bound. */
-#define SPEC_MAX_SIZE (16U * 1024U * 1024U)
 
 typedef enum ShowSource {
         SHOW_SOURCE_AUTO,
@@ -24,12 +23,6 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(ZlSpec *, zl_spec_unref);
 
 static void zl_diag_list_donep(ZlDiagList *l) {
         zl_diag_list_done(l);
-}
-
-static int read_spec_input(const char *path, char **ret_data, size_t *ret_size) {
-        if (streq(path, "-"))
-                return read_full_stream(stdin, SPEC_MAX_SIZE, ret_data, ret_size);
-        return read_full_file(path, SPEC_MAX_SIZE, ret_data, ret_size);
 }
 
 static const char *display_name(const char *path) {
@@ -45,10 +38,10 @@ static int load_spec(const char *path, ShowSource show, ZlSpec **ret) {
         size_t size = 0;
         int r;
 
-        r = read_spec_input(path, &data, &size);
+        r = zlctl_read_spec(path, &data, &size);
         if (r == -EFBIG)
                 return log_error_errno(r, "%s: error: file is larger than %u MiB, refusing",
-                                       display_name(path), SPEC_MAX_SIZE / 1024 / 1024);
+                                       display_name(path), ZLCTL_SPEC_MAX_SIZE / 1024 / 1024);
         if (r < 0)
                 return log_error_errno(r, "%s: error: cannot read file: %m", display_name(path));
 
@@ -85,13 +78,6 @@ static int parse_show_source(const char *command, const char *s, ShowSource *ret
                 return usage_error(command,
                                    "invalid --show-source '%s'; expected auto, always or never", s);
         return 0;
-}
-
-/* getopt_long with a ':'-prefixed optstring returns ':' for a missing argument, '?' otherwise. */
-static int getopt_failure(const char *command, int c, char *argv[]) {
-        if (c == ':')
-                return usage_error(command, "option '%s' needs an argument", argv[optind - 1]);
-        return usage_error(command, "unknown option '%s'", argv[optind - 1]);
 }
 
 static int do_validate(const char *command, int argc, char *argv[]) {
@@ -132,7 +118,7 @@ static int do_validate(const char *command, int argc, char *argv[]) {
                                 return r;
                         break;
                 default:
-                        return getopt_failure(command, c, argv);
+                        return zlctl_getopt_failure(command, c, argv);
                 }
 
         if (optind >= argc)
@@ -216,7 +202,7 @@ static int verb_spec_dump(int argc, char *argv[]) {
                                 return r;
                         break;
                 default:
-                        return getopt_failure("spec dump", c, argv);
+                        return zlctl_getopt_failure("spec dump", c, argv);
                 }
 
         if (optind >= argc)

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* zlctl-status.c: `zlctl status`: the node's daemons, their versions and states. */
+/* zlctl-status.c: `zlctl status`: the node's daemons, their versions and states, and the
+ * deployments (zlctl-deploy.c). */
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -152,7 +153,7 @@ static const char *daemon_state(const DaemonStatus *s) {
         return s->state ?: "unknown";
 }
 
-static int print_table(const DaemonStatus *st, const char *where) {
+static int print_table(sd_bus *bus, const DaemonStatus *st, const char *where) {
         _cleanup_(table_freep) Table *t = NULL;
         usec_t n = now(CLOCK_REALTIME);
         int r;
@@ -172,16 +173,17 @@ static int print_table(const DaemonStatus *st, const char *where) {
                         return log_oom();
         }
         printf("Node on %s:\n\n", where);
-        r = table_print(t, stdout);
+        r = zlctl_print_table(t);
         if (r < 0)
-                return log_error_errno(r, "Failed to print: %m");
+                return r;
         for (size_t i = 0; i < ZL_N_DAEMONS; i++)
                 if (st[i].error)
                         fprintf(stderr, "%s: %s\n", st[i].info->name, st[i].error);
-        return 0;
+        printf("\n");
+        return zlctl_print_deployments(bus, NULL);
 }
 
-static int print_json(const DaemonStatus *st, const char *where) {
+static int print_json(sd_bus *bus, const DaemonStatus *st, const char *where) {
         _cleanup_(json_decrefp) json_t *root = NULL, *arr = NULL;
         _cleanup_free_ char *text = NULL;
         usec_t n = now(CLOCK_REALTIME);
@@ -206,6 +208,8 @@ static int print_json(const DaemonStatus *st, const char *where) {
         root = json_pack("{s:s, s:O}", "bus", where, "daemons", arr);
         if (!root)
                 return log_oom();
+        if (zlctl_print_deployments(bus, root) < 0)
+                return -EIO;
         text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
         if (!text)
                 return log_oom();
@@ -230,36 +234,35 @@ int verb_status(int argc, char *argv[]) {
         while ((c = getopt_long(argc, argv, ":ho:", options, NULL)) >= 0)
                 switch (c) {
                 case 'h':
-                        printf("%s status [OPTIONS...]\n\n"
+                        printf("%s status [OPTIONS...] [DEPLOYMENT]\n\n"
                                "Show the node's daemons: version, state and uptime of each, as\n"
                                "they answer on the bus (org.zlayer.Daemon1). A daemon that is not\n"
-                               "on the bus is shown as 'absent'.\n\n"
+                               "on the bus is shown as 'absent'. Then the deployments of\n"
+                               "zl-schedd: status, generation, age and message.\n\n"
+                               "With DEPLOYMENT: its services (desired, running and healthy\n"
+                               "replicas), endpoints with their URLs, and replicas (state,\n"
+                               "health, address, restarts, container).\n\n"
                                "Options:\n"
                                "  -h --help              Show this help\n"
                                "  -o --output=FORMAT     table (default) or json\n"
                                "\nThe bus is $ZLAYER_BUS_ADDRESS, else the system bus if it has\n"
                                "org.zlayer names, else the default local node's.\n"
-                               "\nExit status: 0 all seven running, 1 otherwise, 2 usage error.\n",
+                               "\nExit status: 0 all seven running (with DEPLOYMENT: it exists),\n"
+                               "1 otherwise, 2 usage error.\n",
                                program_name);
                         return ZLCTL_EXIT_OK;
                 case 'o':
-                        if (streq(optarg, "json"))
-                                json = true;
-                        else if (streq(optarg, "table"))
-                                json = false;
-                        else
-                                return usage_error("status",
-                                                   "invalid --output '%s'; expected table or json",
-                                                   optarg);
+                        r = zlctl_parse_output("status", optarg, &json);
+                        if (r != 0)
+                                return r;
                         break;
-                case ':':
-                        return usage_error("status", "option '%s' needs an argument",
-                                           argv[optind - 1]);
                 default:
-                        return usage_error("status", "unknown option '%s'", argv[optind - 1]);
+                        return zlctl_getopt_failure("status", c, argv);
                 }
+        if (optind + 1 < argc)
+                return usage_error("status", "unexpected argument '%s'", argv[optind + 1]);
         if (optind < argc)
-                return usage_error("status", "unexpected argument '%s'", argv[optind]);
+                return zlctl_deployment_status(argv[optind], json);
 
         r = zlctl_bus_open(&bus, &where);
         if (r < 0)
@@ -269,7 +272,7 @@ int verb_status(int argc, char *argv[]) {
                 st[i].info = &zl_daemon_list[i];
         r = query_daemons(bus, st);
         if (r >= 0)
-                r = json ? print_json(st, where) : print_table(st, where);
+                r = json ? print_json(bus, st, where) : print_table(bus, st, where);
         for (size_t i = 0; i < ZL_N_DAEMONS; i++) {
                 if (!st[i].state || !streq(st[i].state, "running"))
                         all_running = false;

@@ -16,7 +16,14 @@ const char *program_name = "zlctl";
 static const Verb top_verbs[] = {
         { "validate", verb_validate, "Validate deployment spec files" },
         { "spec", verb_spec, "Inspect deployment specs (dump, validate)" },
-        { "status", verb_status, "Show the node's daemons, versions and states" },
+        { "deploy", verb_deploy, "Deploy a spec to zl-schedd (--wait until ready, --dry-run)" },
+        { "status", verb_status, "Show the node's daemons and deployments, or one deployment" },
+        { "stop", verb_stop, "Stop a deployment or one of its services" },
+        { "scale", verb_scale, "Set the number of replicas of a service" },
+        { "logs", verb_logs, "Print a deployment's logs, merged and prefixed by replica" },
+        { "job", verb_sched_job, "Run jobs and show their executions (run, ls, status)" },
+        { "cron", verb_sched_cron, "Show the cron services and their next runs (ls)" },
+        { "run", verb_run, "Deploy for as long as it runs: local node, logs, Ctrl-C stops" },
         { "local", verb_local, "Run a node without systemd (start, status, stop)" },
         { "container", verb_container, "Run and manage containers (run, ls, logs, exec ...)" },
         { "ps", verb_ps, "List the containers of deployed services" },
@@ -34,8 +41,8 @@ static const Verb top_verbs[] = {
 
 static void help(void) {
         printf("%s [OPTIONS...] COMMAND ...\n\n"
-               "Control a ZLayer node: validate and inspect deployment specs, run a local node\n"
-               "and show its daemons.\n\n"
+               "Control a ZLayer node: validate and inspect deployment specs, deploy them and\n"
+               "follow their replicas, run a local node and show its daemons.\n\n"
                "Commands:\n",
                program_name);
         for (const Verb *v = top_verbs; v->name; v++)

@@ -105,10 +105,15 @@ def main():
         if not os.path.isdir(os.path.join(args.corpus, 'invalid', name)):
             failures.append(f'schema-exceptions.txt names {name!r}, which is not an invalid case')
 
+    # Every spec under examples/, also in an example's own directory (examples/hello/).
     if os.path.isdir(args.examples):
-        for name in sorted(os.listdir(args.examples)):
-            if not name.endswith('.yaml'):
-                continue
+        names = []
+        for root, dirs, files in os.walk(args.examples):
+            dirs.sort()
+            for f in files:
+                if f.endswith('.yaml'):
+                    names.append(os.path.relpath(os.path.join(root, f), args.examples))
+        for name in sorted(names):
             counts['examples'] += 1
             verdict, detail = check_file(validator, os.path.join(args.examples, name))
             if verdict != 'valid':

@@ -31,6 +31,7 @@ typedef struct SchedConfig {
         char *raft_address; /* "IPv4:port" of the Raft listener; default 127.0.0.1:7690 */
         uint64_t raft_id; /* default 1 */
         uint64_t resync_usec; /* default 10 s */
+        uint64_t health_deadline_usec; /* default 5 min */
 } SchedConfig;
 
 /* The defaults; -ENOMEM. */

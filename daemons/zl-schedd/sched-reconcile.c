@@ -14,6 +14,7 @@
 #include "time-util.h"
 
 #define RESYNC_USEC_DEFAULT (10ULL * USEC_PER_SEC)
+#define HEALTH_DEADLINE_USEC_DEFAULT (300ULL * USEC_PER_SEC)
 /* A container that exits within this time of its start counts as a quick exit; that many quick
  * exits in a row make a crash loop. */
 #define QUICK_EXIT_USEC (10ULL * USEC_PER_SEC)
@@ -67,6 +68,9 @@ struct Instance {
         bool running; /* started and not seen exited */
         bool pulling; /* image_pull_complete owed */
         SchedRHealth health;
+        bool ever_healthy; /* its check passed once (or it was adopted healthy) */
+        char *health_reason; /* the last failed check, while it never passed */
+        sd_event_source *health_timer; /* the health deadline, while it never passed */
         SchedRProbe *probe;
         SchedRInit *init;
         Call *call;
@@ -158,6 +162,7 @@ struct SchedReconciler {
         char *node_id, *node_address, *public_address;
         char **environ;
         uint64_t resync_usec, backoff_base_usec, backoff_cap_usec, init_poll_usec;
+        uint64_t health_deadline_usec;
         SchedBackends backends;
         SchedStore store;
         SchedEventFn event_cb;
@@ -545,6 +550,7 @@ static void instance_cancel_call(Instance *i) {
 }
 
 static void instance_stop_activity(Instance *i) {
+        i->health_timer = sd_event_source_disable_unref(i->health_timer);
         i->probe = sched_rprobe_free(i->probe);
         i->init = sched_rinit_free(i->init);
         while (i->execs) {
@@ -569,6 +575,7 @@ static Instance *instance_free(Instance *i) {
         free(i->hash);
         free(i->image);
         free(i->ip);
+        free(i->health_reason);
         return mfree(i);
 }
 
@@ -906,26 +913,15 @@ static void on_probe_changed(SchedRHealth new_health, const char *reason, void *
         Instance *i = userdata;
         SchedReconciler *r = i->r;
         Slot *s = i->slot;
-        bool never_passed =
-                i->health == SCHED_RHEALTH_UNKNOWN && new_health == SCHED_RHEALTH_UNHEALTHY;
 
         i->health = new_health;
-        /* A replica of a rollout whose health check never passed (retries failures in a row
-         * from the start): the rollout fails, naming it; the container keeps running for
-         * inspection and its probe goes on, out of the routes. */
-        if (s && never_passed && (s->cur == i || s->next == i)) {
-                DeploymentRt *d = slot_deployment_rt(s);
-
-                if (d && !d->reached_ready) {
-                        _cleanup_free_ char *m = NULL;
-
-                        if (asprintf(&m,
-                                     "service '%s' replica %" PRIu32
-                                     ": health check never passed: %s",
-                                     s->service, s->index, reason ?: "failed") >= 0)
-                                deployment_fail(r, s->deployment, s->service, s->index, m);
-                }
-        }
+        if (new_health == SCHED_RHEALTH_HEALTHY) {
+                i->ever_healthy = true;
+                i->health_timer = sd_event_source_disable_unref(i->health_timer);
+                i->health_reason = mfree(i->health_reason);
+        } else if (new_health == SCHED_RHEALTH_UNHEALTHY && !i->ever_healthy)
+                /* The deployment's message names it while it waits; the deadline fails it. */
+                set_str(&i->health_reason, reason ?: "failed");
         if (s && s->cur == i) {
                 if (new_health == SCHED_RHEALTH_HEALTHY) {
                         slot_set_message(s, "");
@@ -950,6 +946,32 @@ static void on_probe_changed(SchedRHealth new_health, const char *reason, void *
         schedule_pass(r);
 }
 
+/* A replica of a rollout whose check did not pass within the health deadline of its start:
+ * the rollout fails, naming it. Its container keeps running for inspection and its probe goes
+ * on, out of the routes. A deployment that was ready once is degraded instead (the status). */
+static int health_deadline_cb(sd_event_source *es, uint64_t usec, void *userdata) {
+        Instance *i = userdata;
+        SchedReconciler *r = i->r;
+        Slot *s = i->slot;
+        DeploymentRt *d;
+        _cleanup_free_ char *m = NULL;
+        char span[64];
+
+        i->health_timer = sd_event_source_disable_unref(i->health_timer);
+        if (!s || i->ever_healthy || !i->running || (s->cur != i && s->next != i))
+                return 0;
+        d = slot_deployment_rt(s);
+        if (d && !d->reached_ready &&
+            asprintf(&m,
+                     "service '%s' replica %" PRIu32 ": health check never passed within %s: %s",
+                     s->service, s->index,
+                     format_timespan(r->health_deadline_usec, USEC_PER_SEC, span, sizeof span),
+                     i->health_reason ?: "no check completed") >= 0)
+                deployment_fail(r, s->deployment, s->service, s->index, m);
+        schedule_pass(r);
+        return 0;
+}
+
 static int instance_start_probe(Instance *i, const json_t *svc) {
         _cleanup_free_ char *error = NULL;
         SchedRExec exec = {
@@ -961,6 +983,11 @@ static int instance_start_probe(Instance *i, const json_t *svc) {
 
         i->probe = sched_rprobe_free(i->probe);
         i->health = SCHED_RHEALTH_UNKNOWN;
+        i->health_timer = sd_event_source_disable_unref(i->health_timer);
+        if (!i->ever_healthy)
+                (void) sd_event_add_time_relative(i->r->event, &i->health_timer, CLOCK_MONOTONIC,
+                                                  i->r->health_deadline_usec, 0, health_deadline_cb,
+                                                  i);
         k = sched_rprobe_start(i->r->event, json_object_get(svc, "health"),
                                json_object_get(svc, "endpoints"), i->ip ?: "", &exec,
                                on_probe_changed, i, &i->probe, &error);
@@ -1354,8 +1381,9 @@ static void slot_adopt(Slot *s, Known *c, const json_t *svc, const SchedState *s
                 return;
         }
         rec = state ? sched_state_get_replica(state, s->deployment, s->service, s->index) : NULL;
-        if (instance_start_probe(i, svc) >= 0 && rec && streq(rec->container_id, c->id) &&
-            rec->health == SCHED_HEALTH_HEALTHY)
+        if (rec && streq(rec->container_id, c->id) && rec->health == SCHED_HEALTH_HEALTHY)
+                i->ever_healthy = true;
+        if (instance_start_probe(i, svc) >= 0 && i->ever_healthy)
                 i->health = SCHED_RHEALTH_HEALTHY;
 }
 
@@ -1886,6 +1914,7 @@ static void reconcile_deployment(SchedReconciler *r, const SchedState *state,
         _cleanup_(json_decrefp) json_t *services = NULL;
         DeploymentRt *drt = deployment_rt(r, d->name, true);
         const char *status, *message = "";
+        _cleanup_free_ char *waiting = NULL;
         bool all_ready = true, any_unhealthy = false;
         json_t *svcs, *svc;
         const char *name;
@@ -1917,8 +1946,22 @@ static void reconcile_deployment(SchedReconciler *r, const SchedState *state,
         } else if (drt->reached_ready && any_unhealthy) {
                 status = "degraded";
                 message = "some replicas are not healthy";
-        } else
+        } else {
                 status = "deploying";
+                /* Name a replica whose health check has not passed yet, and why. */
+                for (size_t k = 0; k < r->n_slots && !waiting; k++) {
+                        Slot *s = r->slots[k];
+                        Instance *i = s->next && s->next->health_reason ? s->next : s->cur;
+
+                        if (streq(s->deployment, d->name) && i && i->health_reason &&
+                            asprintf(&waiting,
+                                     "service '%s' replica %" PRIu32
+                                     ": health check not passing yet: %s",
+                                     s->service, s->index, i->health_reason) < 0)
+                                waiting = NULL;
+                }
+                message = waiting ?: "";
+        }
         deployment_write_status(r, d, drt, status, message, services);
 }
 
@@ -2286,6 +2329,7 @@ int sched_reconciler_new(sd_event *event, const SchedReconcilerConfig *config,
                         return -ENOMEM;
         }
         r->resync_usec = config->resync_usec ?: RESYNC_USEC_DEFAULT;
+        r->health_deadline_usec = config->health_deadline_usec ?: HEALTH_DEADLINE_USEC_DEFAULT;
         r->backoff_base_usec = config->backoff_base_usec;
         r->backoff_cap_usec = config->backoff_cap_usec;
         r->init_poll_usec = config->init_poll_usec;

@@ -70,6 +70,9 @@ typedef struct SchedReconcilerConfig {
         uint64_t backoff_base_usec; /* 0: SCHED_BACKOFF_BASE_USEC */
         uint64_t backoff_cap_usec; /* 0: SCHED_BACKOFF_CAP_USEC */
         uint64_t init_poll_usec; /* 0: sched-init's default */
+        /* A replica whose health check has not passed this long after its start fails its
+         * rollout (naming it); 0: 5 min. */
+        uint64_t health_deadline_usec;
 } SchedReconcilerConfig;
 
 /* Every DeploymentEvent (dbus/org.zlayer.Scheduler1.xml lists them with their fields); data is

@@ -878,27 +878,39 @@ static bool routes_have(Env *e, const void *arg) {
         return (strstr(routes, needle) != NULL) == w->present;
 }
 
-/* A health check that never passes fails the rollout naming the service, the replica and the
- * reason; the replica keeps running out of the routes, and the "failed" event, sent once the
- * status is committed, carries the replica. */
+static bool message_has(Env *e, const void *arg) {
+        const SchedDeployment *d = sched_state_get_deployment(state(e), "app");
+
+        return d && strstr(d->message, arg);
+}
+
+/* A health check that has not passed yet is named in the deployment's message while it is
+ * deploying; past the health deadline the rollout fails naming the service, the replica and the
+ * reason. The replica keeps running out of the routes, and the "failed" event, sent once the
+ * status is committed, carries the replica. A check that fails at first and then passes within
+ * the deadline only delays ready. */
 TEST(health_never_passes) {
         Env e;
-        Want failed = { "app", NULL, 0, "failed" };
+        Want failed = { "app", NULL, 0, "failed" }, ready = { "app", "web", 2, "ready" };
         _cleanup_free_ char *y = NULL;
         const SchedDeployment *d;
         size_t i;
         json_t *v;
         bool found = false;
 
-        env_init(&e, true);
+        env_init(&e, false);
+        e.config.health_deadline_usec = 1500 * USEC_PER_MSEC;
+        env_reconciler(&e);
         ASSERT_OK(fake_backends_set_exec_result(e.fb, NULL, 1, NULL, NULL));
         y = strjoin(WEB2, "      interval: 100ms\n      retries: 2\n");
         ASSERT_NOT_NULL(y);
         deploy(&e, y, 0);
+        RUN_UNTIL(&e, message_has, "health check not passing yet: command exited with status 1");
+        ASSERT_EQ(sched_state_get_deployment(state(&e), "app")->status, SCHED_DEPLOYMENT_DEPLOYING);
         RUN_UNTIL(&e, status_is, &failed);
         d = sched_state_get_deployment(state(&e), "app");
         ASSERT_TRUE(strstr(d->message, "service 'web' replica") != NULL);
-        ASSERT_TRUE(strstr(d->message, "health check never passed") != NULL);
+        ASSERT_TRUE(strstr(d->message, "health check never passed within") != NULL);
         ASSERT_EQ(count_events(&e, "failed", NULL), 1U);
         json_array_foreach (e.events, i, v)
                 if (streq(json_string_value(json_object_get(v, "event")), "failed")) {
@@ -912,6 +924,19 @@ TEST(health_never_passes) {
         ASSERT_EQ(running_containers(&e, "web"), 2U);
         ASSERT_FALSE(routes_have(
                 &e, &(RouteWant){ .ip = replica(&e, "app", "web", 0)->ip, .present = true }));
+        env_done(&e);
+
+        /* Failing at first, passing within the deadline: ready, never failed. */
+        env_init(&e, false);
+        e.config.health_deadline_usec = 5 * USEC_PER_SEC;
+        env_reconciler(&e);
+        ASSERT_OK(fake_backends_set_exec_result(e.fb, NULL, 1, NULL, NULL));
+        deploy(&e, y, 0);
+        RUN_UNTIL(&e, message_has, "health check not passing yet");
+        ASSERT_OK(fake_backends_set_exec_result(e.fb, NULL, 0, NULL, NULL));
+        RUN_UNTIL(&e, status_is, &ready);
+        ASSERT_EQ(count_events(&e, "failed", NULL), 0U);
+        ASSERT_STREQ(sched_state_get_deployment(state(&e), "app")->message, "");
         env_done(&e);
 }
 

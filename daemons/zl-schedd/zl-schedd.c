@@ -54,7 +54,9 @@ static bool node_id_is_valid(const char *s) {
 int sched_config_init(SchedConfig *c) {
         char host[256] = {};
 
-        *c = (SchedConfig){ .raft_id = 1, .resync_usec = 10 * USEC_PER_SEC };
+        *c = (SchedConfig){ .raft_id = 1,
+                            .resync_usec = 10 * USEC_PER_SEC,
+                            .health_deadline_usec = 300 * USEC_PER_SEC };
         if (gethostname(host, sizeof host - 1) < 0 || !node_id_is_valid(host))
                 strcpy(host, "localhost");
         c->node_id = strdup(host);
@@ -119,7 +121,7 @@ int sched_config_set(SchedConfig *c, const char *key, const char *value, const c
                 c->raft_id = id;
                 return 0;
         }
-        if (streq(key, "resync_interval")) {
+        if (streq(key, "resync_interval") || streq(key, "health_deadline")) {
                 uint64_t ms;
 
                 if (parse_duration_ms(value, &ms) < 0 || ms == 0 ||
@@ -127,7 +129,10 @@ int sched_config_set(SchedConfig *c, const char *key, const char *value, const c
                         *ret_why = "expected a duration above 0 (\"10s\", \"500ms\")";
                         return -EINVAL;
                 }
-                c->resync_usec = ms * USEC_PER_MSEC;
+                if (streq(key, "resync_interval"))
+                        c->resync_usec = ms * USEC_PER_MSEC;
+                else
+                        c->health_deadline_usec = ms * USEC_PER_MSEC;
                 return 0;
         }
         *ret_why = "unknown key";
@@ -329,6 +334,7 @@ static int config_copy(const SchedConfig *from, SchedConfig *to) {
                 .raft_address = strdup(from->raft_address),
                 .raft_id = from->raft_id,
                 .resync_usec = from->resync_usec,
+                .health_deadline_usec = from->health_deadline_usec,
         };
         if (!to->node_id || !to->node_address || !to->public_address || !to->raft_address) {
                 sched_config_done(to);
@@ -398,6 +404,7 @@ int scheduler_new(sd_event *event, sd_bus *bus, const SchedConfig *config, const
                 .public_address = s->config.public_address,
                 .environ = environ,
                 .resync_usec = s->config.resync_usec,
+                .health_deadline_usec = s->config.health_deadline_usec,
         };
         r = sched_reconciler_new(event, &rc, &s->backends, &s->store, on_deployment_event, s,
                                  &s->reconciler);

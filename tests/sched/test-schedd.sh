@@ -215,6 +215,7 @@ public_address = 127.0.0.1
 raft_address = 127.0.0.1:$RAFT_PORT
 raft_id = 1
 resync_interval = 2s
+health_deadline = 20s
 CONF
 export ZLAYER_NETD_CONFIG=$ZL_TMP/netd.conf ZLAYER_PROXYD_CONFIG=$ZL_TMP/proxyd.conf
 export ZLAYER_SCHEDD_CONFIG=$ZL_TMP/schedd.conf

@@ -9,7 +9,8 @@
 # event log; invalid specs, unknown images, failing init, failing health checks and dependency
 # timeouts fail with the service named; zl-schedd killed with -9 mid-deploy finishes the deploy
 # after a restart and keeps the healthy containers, and so do zl-runtimed, zl-proxyd and zl-netd
-# killed with -9 mid-deploy; Stop leaves nothing behind.
+# killed with -9 mid-deploy; a named volume outlives a replacement and a tmpfs is mounted; Stop
+# leaves nothing behind.
 #
 # The whole test runs in a network and mount namespace of its own (tests/lib/netns.sh): the
 # registry, the proxy's listeners, the bridge, the veths and the Raft port never touch the host.
@@ -827,6 +828,56 @@ else
 fi
 sched Stop ssu peers "" 1 > /dev/null 2>&1
 wait_for 60 sh -c "! busctl --address='$ZLAYER_BUS_ADDRESS' call $SB $SP $SB GetDeployment s peers"
+
+# ---- storage: a named volume outlives a replacement, a tmpfs is mounted --------------------------
+write_vols() { # V
+        cat > "$ZL_TMP/vols.yaml" << EOF
+version: v1
+deployment: vols
+services:
+  store:
+    image:
+      name: $IMAGE
+    command:
+      entrypoint: ["/bin/sh", "-c"]
+      args: ["exec httpd -f -p 8080 -h /www"]
+    env:
+      V: "$1"
+    storage:
+      - type: named
+        name: sched-test-data
+        target: /data
+      - type: tmpfs
+        target: /scratch
+        size: 1Mi
+    scale:
+      mode: fixed
+      replicas: 1
+    health:
+      interval: 500ms
+      check:
+        type: command
+        command: "true"
+    stop_grace_period: 1s
+EOF
+}
+write_vols 1
+deploy "$ZL_TMP/vols.yaml" > /dev/null
+check "a service with a named volume and a tmpfs is ready" 120 status_is vols ready
+vol_id=$(container_ids vols store | awk '{print $2}')
+got=$(exec_rc "$vol_id" sh -c 'echo kept > /data/f && grep -q " /scratch tmpfs " /proc/mounts')
+zl_check "the replica writes to its named volume and has its tmpfs" test "$got" = 0
+write_vols 2
+deploy "$ZL_TMP/vols.yaml" > /dev/null
+new_vol() {
+        gen_is vols 2 ready && [ "$(container_ids vols store | awk '{print $2}')" != "$vol_id" ]
+}
+check "a changed env replaces the replica" 120 new_vol
+vol_id=$(container_ids vols store | awk '{print $2}')
+got=$(exec_rc "$vol_id" sh -c 'test "$(cat /data/f)" = kept')
+zl_check "the replacement finds what the first replica wrote in the named volume" test "$got" = 0
+sched Stop ssu vols "" 1 > /dev/null 2>&1
+wait_for 60 sh -c "! busctl --address='$ZLAYER_BUS_ADDRESS' call $SB $SP $SB GetDeployment s vols"
 
 # ---- Stop leaves nothing ----------------------------------------------------------------------
 if sched Stop ssu web "" 1 > "$out" 2> "$err"; then

@@ -255,6 +255,43 @@ static void upstream_release(Worker *w, Upstream *u, bool reusable) {
         pool->n++;
 }
 
+/* Idle connections to backends that no route of the worker's table names any more are closed:
+ * a replaced replica's address can come back on another container, and a request must never go
+ * out on a connection to the one that is gone. */
+static void idle_pool_drop_unrouted(Worker *w) {
+        _cleanup_free_ bool *routed = NULL;
+
+        if (w->n_idle == 0)
+                return;
+        routed = calloc(w->n_idle, sizeof(bool));
+        if (!routed)
+                return; /* they expire with the idle timeout */
+        for (size_t i = 0; w->table && i < w->table->n_routes; i++) {
+                const RouteBackendSet *set = &w->table->routes[i].set;
+
+                for (size_t k = 0; k < set->n_backends; k++) {
+                        const BackendHealth *b = set->backends[k].health;
+
+                        if (b && b->id < w->n_idle)
+                                routed[b->id] = true;
+                }
+        }
+        for (unsigned id = 0; id < w->n_idle; id++) {
+                IdlePool *pool = &w->idle[id];
+
+                if (routed[id])
+                        continue;
+                while (pool->head) {
+                        Upstream *u = pool->head;
+
+                        pool->head = u->next_idle;
+                        pool->n--;
+                        u->next_idle = NULL;
+                        upstream_close(w, u);
+                }
+        }
+}
+
 static Upstream *idle_pool_take(Worker *w, BackendHealth *b) {
         IdlePool *pool;
         Upstream *u;
@@ -1892,6 +1929,7 @@ static void worker_switch_table(Worker *w) {
         }
         route_table_unref(w->table);
         w->table = new;
+        idle_pool_drop_unrouted(w);
 }
 
 /* The proxy stops: no more accepts, and the listening sockets stop listening, so that a new

@@ -15,6 +15,7 @@
 
 #define RESYNC_USEC_DEFAULT (10ULL * USEC_PER_SEC)
 #define HEALTH_DEADLINE_USEC_DEFAULT (300ULL * USEC_PER_SEC)
+#define DRAIN_USEC_DEFAULT (2ULL * USEC_PER_SEC)
 /* A container that exits within this time of its start counts as a quick exit; that many quick
  * exits in a row make a crash loop. */
 #define QUICK_EXIT_USEC (10ULL * USEC_PER_SEC)
@@ -79,6 +80,9 @@ struct Instance {
         unsigned stop_timeout_sec;
         /* retired: kept in the routes until a routes update made after mark_serial is in place */
         bool wait_routes;
+        /* out of the routes: stopped once the requests in flight to it had time to end */
+        uint64_t drain_until; /* CLOCK_MONOTONIC, 0: no wait */
+        sd_event_source *drain_timer;
         uint64_t mark_serial;
         uint64_t run_serial; /* when it was seen running: lists older than that miss it */
         bool stop_failed; /* go straight to remove */
@@ -162,7 +166,7 @@ struct SchedReconciler {
         char *node_id, *node_address, *public_address;
         char **environ;
         uint64_t resync_usec, backoff_base_usec, backoff_cap_usec, init_poll_usec;
-        uint64_t health_deadline_usec;
+        uint64_t health_deadline_usec, drain_usec;
         SchedBackends backends;
         SchedStore store;
         SchedEventFn event_cb;
@@ -576,6 +580,7 @@ static Instance *instance_free(Instance *i) {
         free(i->image);
         free(i->ip);
         free(i->health_reason);
+        sd_event_source_disable_unref(i->drain_timer);
         return mfree(i);
 }
 
@@ -877,6 +882,14 @@ static void on_stopped(int rr, const char *error, void *userdata) {
         instance_advance_dying(i);
 }
 
+static int drain_timer_cb(sd_event_source *es, uint64_t usec, void *userdata) {
+        Instance *i = userdata;
+
+        i->drain_timer = sd_event_source_disable_unref(i->drain_timer);
+        schedule_pass(i->r);
+        return 0;
+}
+
 static void instance_advance_dying(Instance *i) {
         SchedReconciler *r = i->r;
         Call *c;
@@ -886,6 +899,13 @@ static void instance_advance_dying(Instance *i) {
                 return; /* its create completes first */
         if (i->wait_routes)
                 return;
+        if (i->drain_until > 0 && monotonic_usec() < i->drain_until) {
+                if (!i->drain_timer && sd_event_add_time(r->event, &i->drain_timer, CLOCK_MONOTONIC,
+                                                         i->drain_until, 0, drain_timer_cb, i) < 0)
+                        i->drain_until = 0; /* no timer: stop it now rather than never */
+                else
+                        return;
+        }
         if (!i->id) {
                 ptr_array_remove((void **) r->dying, &r->n_dying, i);
                 instance_free(i);
@@ -1748,6 +1768,12 @@ static void reconcile_service(SchedReconciler *r, const SchedState *state, const
                 if (streq(s->deployment, d->name) && streq(s->service, name) && s->next)
                         may_replace = false;
         }
+        /* ... and the replaced container stopped (its drain over) before the next one, so that
+         * a service never runs more than one container beyond its count */
+        for (size_t k = 0; k < r->n_dying && may_replace; k++)
+                if (r->dying[k]->running && streq(r->dying[k]->deployment, d->name) &&
+                    streq(r->dying[k]->service, name))
+                        may_replace = false;
         for (size_t k = 0; k < r->n_slots; k++) {
                 Slot *s = r->slots[k];
 
@@ -1992,6 +2018,16 @@ static void remove_orphans(SchedReconciler *r) {
         }
 }
 
+/* The proxy's routes leave the retired instance out: requests already sent to it get the drain
+ * time to end before it is stopped. */
+static void instance_left_routes(Instance *i) {
+        if (!i->wait_routes)
+                return;
+        i->wait_routes = false;
+        if (i->running && i->r->drain_usec > 0)
+                i->drain_until = monotonic_usec() + i->r->drain_usec;
+}
+
 static void on_routes_set(int rr, const char *error, void *userdata) {
         Call *c = userdata;
         SchedReconciler *r = c->r;
@@ -2002,7 +2038,7 @@ static void on_routes_set(int rr, const char *error, void *userdata) {
                 r->routes_ok = TAKE_PTR(r->routes_pending);
                 for (size_t j = 0; j < r->n_dying; j++)
                         if (r->dying[j]->mark_serial <= r->routes_call_serial)
-                                r->dying[j]->wait_routes = false;
+                                instance_left_routes(r->dying[j]);
         } else
                 /* sent again by the next pass (the resync timer makes one) */
                 r->routes_pending = mfree(r->routes_pending);
@@ -2057,7 +2093,7 @@ static void routes_update(SchedReconciler *r, const SchedState *state) {
                 /* what the proxy has already leaves every retired instance out */
                 for (size_t j = 0; j < r->n_dying; j++)
                         if (r->dying[j]->mark_serial <= r->serial)
-                                r->dying[j]->wait_routes = false;
+                                instance_left_routes(r->dying[j]);
                 return;
         }
         c = calloc(1, sizeof(*c));
@@ -2330,6 +2366,7 @@ int sched_reconciler_new(sd_event *event, const SchedReconcilerConfig *config,
         }
         r->resync_usec = config->resync_usec ?: RESYNC_USEC_DEFAULT;
         r->health_deadline_usec = config->health_deadline_usec ?: HEALTH_DEADLINE_USEC_DEFAULT;
+        r->drain_usec = config->drain_usec ?: DRAIN_USEC_DEFAULT;
         r->backoff_base_usec = config->backoff_base_usec;
         r->backoff_cap_usec = config->backoff_cap_usec;
         r->init_poll_usec = config->init_poll_usec;

@@ -73,6 +73,9 @@ typedef struct SchedReconcilerConfig {
         /* A replica whose health check has not passed this long after its start fails its
          * rollout (naming it); 0: 5 min. */
         uint64_t health_deadline_usec;
+        /* A replica taken out of the routes (replaced, scaled down) is stopped this long after
+         * zl-proxyd confirmed routes without it, so that requests in flight end; 0: 2 s. */
+        uint64_t drain_usec;
 } SchedReconcilerConfig;
 
 /* Every DeploymentEvent (dbus/org.zlayer.Scheduler1.xml lists them with their fields); data is

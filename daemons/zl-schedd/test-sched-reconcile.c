@@ -61,6 +61,7 @@ static void env_init(Env *e, bool start) {
                         .backoff_base_usec = 50 * USEC_PER_MSEC,
                         .backoff_cap_usec = 400 * USEC_PER_MSEC,
                         .init_poll_usec = 20 * USEC_PER_MSEC,
+                        .drain_usec = 20 * USEC_PER_MSEC,
                 },
         };
         ASSERT_OK(sd_event_new(&e->event));

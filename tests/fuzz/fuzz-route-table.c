@@ -95,8 +95,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
                 if (rt->listener >= t->n_listeners)
                         die("a route on no listener", rt->name);
-                if (rt->set.n_backends == 0 || rt->set.total_weight == 0)
-                        die("a route without backends", rt->name);
+                /* No backends is allowed (the listener answers 503); some backends, some
+                 * weight. */
+                if ((rt->set.n_backends == 0) != (rt->set.total_weight == 0))
+                        die("backends without weight, or weight without backends", rt->name);
                 if (route_table_find(t, rt->name) != rt)
                         die("a route not found by its name", rt->name);
                 check_own_request(t, rt);

@@ -320,7 +320,7 @@ services:
       retries: 1
       check:
         type: command
-        command: "test -f /tmp/healthy"
+        command: "test -f /tmp/healthy && wget -q -O /dev/null http://127.0.0.1:8080/"
     stop_grace_period: 2s
 EOF
 }
@@ -393,6 +393,8 @@ check "once healthy again it returns to the backends" 60 routes_match_healthy we
         web.web.http 8080 2
 
 # ---- a redeploy with a changed env replaces the replicas one by one -----------------------------
+# A light load through the proxy for the whole replacement (one client, a request every 50 ms):
+# every answer must be a 2xx.
 cat > "$ZL_TMP/load.py" << 'PY'
 import os, sys, time, urllib.request
 url, stop, result = sys.argv[1], sys.argv[2], sys.argv[3]

@@ -307,12 +307,18 @@ else
                 "$(inside journalctl -b --no-pager -n 20 -u zl-obsd.service 2>&1)"
 fi
 
-# Stopping the target stops every daemon (PartOf=).
+# Stopping the target stops every daemon (PartOf=). The target is ordered after the daemons,
+# so its own stop job ends first and `systemctl stop` may return while the last ones (zl-runtimed
+# stops after everything that uses it) are still deactivating: wait for them.
 if out=$(inside 120 systemctl stop zlayer.target 2>&1); then
-        left=
-        for d in "${daemons[@]}"; do
-                a=$(inside systemctl is-active "zl-$d.service" 2>&1)
-                [ "$a" = inactive ] || left="$left zl-$d($a)"
+        for _ in $(seq 150); do
+                left=
+                for d in "${daemons[@]}"; do
+                        a=$(inside systemctl is-active "zl-$d.service" 2>&1)
+                        [ "$a" = inactive ] || left="$left zl-$d($a)"
+                done
+                [ -z "$left" ] && break
+                sleep 0.2
         done
         if [ -z "$left" ]; then
                 ok "stopping zlayer.target stops all seven"

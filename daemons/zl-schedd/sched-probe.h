@@ -111,8 +111,9 @@ typedef struct SchedProbe SchedProbe;
 
 /* Called on every change of health, with the check result that caused it. The probe may be
  * freed from within the callback. */
-typedef void (*SchedProbeChangedFn)(SchedProbe *p, SchedProbeHealth old_health, SchedProbeHealth new_health,
-                                    const char *reason, void *userdata);
+typedef void (*SchedProbeChangedFn)(SchedProbe *p, SchedProbeHealth old_health,
+                                    SchedProbeHealth new_health, const char *reason,
+                                    void *userdata);
 
 /* A probe for one replica from its service's canonical "health" object and "endpoints" array
  * (both borrowed, either may be NULL), for the replica at ip:

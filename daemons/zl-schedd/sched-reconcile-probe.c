@@ -31,8 +31,8 @@ static SchedRHealth health_map(SchedProbeHealth h) {
         }
 }
 
-static void probe_changed(SchedProbe *probe, SchedProbeHealth old_health, SchedProbeHealth new_health,
-                          const char *reason, void *userdata) {
+static void probe_changed(SchedProbe *probe, SchedProbeHealth old_health,
+                          SchedProbeHealth new_health, const char *reason, void *userdata) {
         SchedRProbe *p = userdata;
 
         p->cb(health_map(new_health), reason, p->userdata);

@@ -248,8 +248,8 @@ typedef struct Seen {
         bool free_on_change;
 } Seen;
 
-static void on_changed(SchedProbe *p, SchedProbeHealth old, SchedProbeHealth new, const char *reason,
-                       void *userdata) {
+static void on_changed(SchedProbe *p, SchedProbeHealth old, SchedProbeHealth new,
+                       const char *reason, void *userdata) {
         Seen *s = userdata;
 
         ASSERT_NE(old, new);

@@ -80,13 +80,9 @@ bool netd_container_id_is_valid(const char *s) {
 }
 
 void netd_host_ifname(const char *container_id, char ret[static 16]) {
-        uint64_t h = UINT64_C(0xcbf29ce484222325);
-
         /* FNV-1a: stable across versions and machines, which the sweep relies on. */
-        for (const char *p = container_id; *p; p++) {
-                h ^= (uint8_t) *p;
-                h *= UINT64_C(0x100000001b3);
-        }
+        uint64_t h = fnv1a64_string(container_id);
+
         snprintf(ret, 16, NETD_HOST_IFNAME_PREFIX "%012" PRIx64, h & UINT64_C(0xffffffffffff));
 }
 

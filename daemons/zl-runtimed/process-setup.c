@@ -24,22 +24,6 @@
 #define UTS_NAME_MAX 64
 #define DISPLAY_MAX 256
 
-_printf_(3, 4) static int fail(char **ret_error, int r, const char *fmt, ...) {
-        va_list ap;
-        char *m;
-
-        if (!ret_error)
-                return r;
-        va_start(ap, fmt);
-        if (vasprintf(&m, fmt, ap) < 0)
-                m = NULL;
-        va_end(ap);
-        /* The error code matters more than the message: keep r even without memory for it. */
-        free(*ret_error);
-        *ret_error = m;
-        return r;
-}
-
 /* User strings in messages are escaped; on OOM the message says so rather than failing. */
 typedef struct Shown {
         char *s;
@@ -118,13 +102,15 @@ static int sysctl_check_namespace(const OciLinux *l, const char *key, const char
                 if (streq(rel, ipc[i]))
                         need = OCI_NAMESPACE_IPC;
         if (need < 0)
-                return fail(ret_error, -EPERM,
-                            "linux.sysctl: '%s' is not namespaced, setting it would change the "
-                            "host",
-                            show(&a, key));
+                return error_setf(
+                        ret_error, -EPERM,
+                        "linux.sysctl: '%s' is not namespaced, setting it would change the "
+                        "host",
+                        show(&a, key));
         if (!has_namespace(l, need))
-                return fail(ret_error, -EPERM, "linux.sysctl: '%s' needs its own %s namespace",
-                            show(&a, key), oci_namespace_type_to_string(need));
+                return error_setf(ret_error, -EPERM,
+                                  "linux.sysctl: '%s' needs its own %s namespace", show(&a, key),
+                                  oci_namespace_type_to_string(need));
         return 0;
 }
 
@@ -179,22 +165,23 @@ int process_setup_kernel(const OciConfig *c, char **ret_error) {
         /* Everything that can be checked first, so that a refused config changes nothing. */
         for (size_t i = 0; i < c->process.n_rlimits; i++)
                 if (c->process.rlimits[i].soft > c->process.rlimits[i].hard)
-                        return fail(ret_error, -EINVAL,
-                                    "process.rlimits[%zu]: soft limit above the hard limit", i);
+                        return error_setf(ret_error, -EINVAL,
+                                          "process.rlimits[%zu]: soft limit above the hard limit",
+                                          i);
         r = oci_config_check_rlimits(c, ret_error);
         if (r < 0)
                 return r;
         if ((!isempty(c->hostname) || !isempty(c->domainname)) &&
             !has_namespace(l, OCI_NAMESPACE_UTS))
-                return fail(ret_error, -EPERM,
-                            "%s: setting it needs a uts namespace of the container's own",
-                            !isempty(c->hostname) ? "hostname" : "domainname");
+                return error_setf(ret_error, -EPERM,
+                                  "%s: setting it needs a uts namespace of the container's own",
+                                  !isempty(c->hostname) ? "hostname" : "domainname");
         if (c->hostname && strlen(c->hostname) > UTS_NAME_MAX)
-                return fail(ret_error, -EINVAL, "hostname: '%s' is longer than %d bytes",
-                            show(&a, c->hostname), UTS_NAME_MAX);
+                return error_setf(ret_error, -EINVAL, "hostname: '%s' is longer than %d bytes",
+                                  show(&a, c->hostname), UTS_NAME_MAX);
         if (c->domainname && strlen(c->domainname) > UTS_NAME_MAX)
-                return fail(ret_error, -EINVAL, "domainname: '%s' is longer than %d bytes",
-                            show(&a, c->domainname), UTS_NAME_MAX);
+                return error_setf(ret_error, -EINVAL, "domainname: '%s' is longer than %d bytes",
+                                  show(&a, c->domainname), UTS_NAME_MAX);
 
         if (l->n_sysctl > 0) {
                 fds = malloc(l->n_sysctl * sizeof(int));
@@ -210,8 +197,9 @@ int process_setup_kernel(const OciConfig *c, char **ret_error) {
                 if (r == -ENOMEM)
                         goto finish;
                 if (r < 0) {
-                        r = fail(ret_error, r, "linux.sysctl: '%s' is not a valid sysctl name",
-                                 show(&a, l->sysctl[i].key));
+                        r = error_setf(ret_error, r,
+                                       "linux.sysctl: '%s' is not a valid sysctl name",
+                                       show(&a, l->sysctl[i].key));
                         goto finish;
                 }
                 r = sysctl_check_namespace(l, l->sysctl[i].key, path, ret_error);
@@ -220,8 +208,8 @@ int process_setup_kernel(const OciConfig *c, char **ret_error) {
                 fds[i] = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
                 if (fds[i] < 0) {
                         r = -errno;
-                        r = fail(ret_error, r, "linux.sysctl: '%s': %s", show(&a, l->sysctl[i].key),
-                                 strerror(-r));
+                        r = error_setf(ret_error, r, "linux.sysctl: '%s': %s",
+                                       show(&a, l->sysctl[i].key), strerror(-r));
                         goto finish;
                 }
         }
@@ -229,8 +217,8 @@ int process_setup_kernel(const OciConfig *c, char **ret_error) {
                 oom_fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC | O_NOCTTY);
                 if (oom_fd < 0) {
                         r = -errno;
-                        r = fail(ret_error, r, "process.oomScoreAdj: cannot open %s: %s",
-                                 "/proc/self/oom_score_adj", strerror(-r));
+                        r = error_setf(ret_error, r, "process.oomScoreAdj: cannot open %s: %s",
+                                       "/proc/self/oom_score_adj", strerror(-r));
                         goto finish;
                 }
         }
@@ -242,31 +230,31 @@ int process_setup_kernel(const OciConfig *c, char **ret_error) {
                 snprintf(buf, sizeof buf, "%d", c->process.oom_score_adj);
                 r = write_all(oom_fd, buf);
                 if (r < 0) {
-                        r = fail(ret_error, r, "process.oomScoreAdj: cannot set %d: %s%s",
-                                 c->process.oom_score_adj, strerror(-r),
-                                 r == -EACCES ? " (lowering it needs CAP_SYS_RESOURCE)" : "");
+                        r = error_setf(ret_error, r, "process.oomScoreAdj: cannot set %d: %s%s",
+                                       c->process.oom_score_adj, strerror(-r),
+                                       r == -EACCES ? " (lowering it needs CAP_SYS_RESOURCE)" : "");
                         goto finish;
                 }
         }
         for (size_t i = 0; i < l->n_sysctl; i++) {
                 r = write_all(fds[i], strempty(l->sysctl[i].value));
                 if (r < 0) {
-                        r = fail(ret_error, r, "linux.sysctl: '%s': cannot write '%s': %s",
-                                 show(&a, l->sysctl[i].key), show(&b, l->sysctl[i].value),
-                                 strerror(-r));
+                        r = error_setf(ret_error, r, "linux.sysctl: '%s': cannot write '%s': %s",
+                                       show(&a, l->sysctl[i].key), show(&b, l->sysctl[i].value),
+                                       strerror(-r));
                         goto finish;
                 }
         }
         if (!isempty(c->hostname) && sethostname(c->hostname, strlen(c->hostname)) < 0) {
                 r = -errno;
-                r = fail(ret_error, r, "hostname: cannot set '%s': %s", show(&a, c->hostname),
-                         strerror(-r));
+                r = error_setf(ret_error, r, "hostname: cannot set '%s': %s", show(&a, c->hostname),
+                               strerror(-r));
                 goto finish;
         }
         if (!isempty(c->domainname) && set_domainname(c->domainname) < 0) {
                 r = -errno;
-                r = fail(ret_error, r, "domainname: cannot set '%s': %s", show(&a, c->domainname),
-                         strerror(-r));
+                r = error_setf(ret_error, r, "domainname: cannot set '%s': %s",
+                               show(&a, c->domainname), strerror(-r));
                 goto finish;
         }
         for (size_t i = 0; i < c->process.n_rlimits; i++) {
@@ -275,8 +263,8 @@ int process_setup_kernel(const OciConfig *c, char **ret_error) {
 
                 if (setrlimit(rl->type, &v) < 0) {
                         r = -errno;
-                        r = fail(ret_error, r, "process.rlimits[%zu]: cannot set %s: %s", i,
-                                 strna(oci_rlimit_to_string(rl->type)), strerror(-r));
+                        r = error_setf(ret_error, r, "process.rlimits[%zu]: cannot set %s: %s", i,
+                                       strna(oci_rlimit_to_string(rl->type)), strerror(-r));
                         goto finish;
                 }
         }
@@ -311,19 +299,20 @@ static int executable_error(char **ret_error, const char *name, const char *path
         if (streq(name, path))
                 switch (r) {
                 case -EISDIR:
-                        return fail(ret_error, r, "%s%s' is a directory", prefix, show(&a, name));
+                        return error_setf(ret_error, r, "%s%s' is a directory", prefix,
+                                          show(&a, name));
                 case -ENOEXEC:
-                        return fail(ret_error, -EACCES, "%s%s' is not a regular file", prefix,
-                                    show(&a, name));
+                        return error_setf(ret_error, -EACCES, "%s%s' is not a regular file", prefix,
+                                          show(&a, name));
                 case -EACCES:
-                        return fail(ret_error, r, "%s%s' is not executable", prefix,
-                                    show(&a, name));
+                        return error_setf(ret_error, r, "%s%s' is not executable", prefix,
+                                          show(&a, name));
                 default:
-                        return fail(ret_error, r, "%s%s': %s", prefix, show(&a, name),
-                                    strerror(-r));
+                        return error_setf(ret_error, r, "%s%s': %s", prefix, show(&a, name),
+                                          strerror(-r));
                 }
-        return fail(ret_error, -EACCES, "%s%s': '%s' is not %s", prefix, show(&a, name),
-                    show(&b, path), r == -ENOEXEC ? "a regular file" : "executable");
+        return error_setf(ret_error, -EACCES, "%s%s': '%s' is not %s", prefix, show(&a, name),
+                          show(&b, path), r == -ENOEXEC ? "a regular file" : "executable");
 }
 
 static const char *env_get(char *const *env, const char *key) {
@@ -346,7 +335,7 @@ int process_find_executable(const OciProcess *p, char **ret_path, char **ret_err
 
         name = p->args ? p->args[0] : NULL;
         if (isempty(name))
-                return fail(ret_error, -ENOENT, "process.args[0]: empty");
+                return error_setf(ret_error, -ENOENT, "process.args[0]: empty");
 
         if (strchr(name, '/')) {
                 char *c;
@@ -361,8 +350,8 @@ int process_find_executable(const OciProcess *p, char **ret_path, char **ret_err
                 return 0;
         }
         if (strlen(name) > NAME_MAX)
-                return fail(ret_error, -ENAMETOOLONG, "process.args[0]: '%s': %s", show(&a, name),
-                            strerror(ENAMETOOLONG));
+                return error_setf(ret_error, -ENAMETOOLONG, "process.args[0]: '%s': %s",
+                                  show(&a, name), strerror(ENAMETOOLONG));
 
         search = env_get(p->env, "PATH") ?: DEFAULT_PATH;
         for (const char *s = search;; s++) {
@@ -393,8 +382,8 @@ int process_find_executable(const OciProcess *p, char **ret_path, char **ret_err
         }
         if (denied)
                 return executable_error(ret_error, name, denied, denied_r);
-        return fail(ret_error, -ENOENT, "process.args[0]: '%s': not found in $PATH (%s)",
-                    show(&a, name), show(&b, search));
+        return error_setf(ret_error, -ENOENT, "process.args[0]: '%s': not found in $PATH (%s)",
+                          show(&a, name), show(&b, search));
 }
 
 /* ---- identity ---- */
@@ -463,27 +452,29 @@ static int check_caps(const OciCapabilities *want, const CapSets *cur, char **re
 
         bad = want->effective & ~want->permitted;
         if (bad)
-                return fail(ret_error, -EINVAL,
-                            "process.capabilities.effective: '%s' is not in the permitted set",
-                            cap_name(first_cap(bad)));
+                return error_setf(
+                        ret_error, -EINVAL,
+                        "process.capabilities.effective: '%s' is not in the permitted set",
+                        cap_name(first_cap(bad)));
         bad = want->ambient & ~(want->permitted & want->inheritable);
         if (bad)
-                return fail(ret_error, -EINVAL,
-                            "process.capabilities.ambient: '%s' is not in the permitted and "
-                            "inheritable sets",
-                            cap_name(first_cap(bad)));
+                return error_setf(ret_error, -EINVAL,
+                                  "process.capabilities.ambient: '%s' is not in the permitted and "
+                                  "inheritable sets",
+                                  cap_name(first_cap(bad)));
         bad = want->permitted & ~cur->permitted;
         if (bad)
-                return fail(ret_error, -EPERM,
-                            "process.capabilities.permitted: '%s' is not held by the runtime",
-                            cap_name(first_cap(bad)));
+                return error_setf(ret_error, -EPERM,
+                                  "process.capabilities.permitted: '%s' is not held by the runtime",
+                                  cap_name(first_cap(bad)));
         /* The kernel only lets inheritable grow within the bounding set and what we hold. */
         bad = want->inheritable & ~cur->inheritable &
               ~(want->bounding & cur->bounding & cur->permitted);
         if (bad)
-                return fail(ret_error, -EINVAL,
-                            "process.capabilities.inheritable: '%s' is not in the bounding set",
-                            cap_name(first_cap(bad)));
+                return error_setf(
+                        ret_error, -EINVAL,
+                        "process.capabilities.inheritable: '%s' is not in the bounding set",
+                        cap_name(first_cap(bad)));
         return 0;
 }
 
@@ -498,7 +489,8 @@ int process_setup_identity(const OciProcess *p, char **ret_error) {
 
         last = cap_bounding_get(&bounding);
         if (last < 0)
-                return fail(ret_error, -EOPNOTSUPP, "cannot read the capability bounding set");
+                return error_setf(ret_error, -EOPNOTSUPP,
+                                  "cannot read the capability bounding set");
         known = last >= 63 ? UINT64_MAX : (UINT64_C(1) << (last + 1)) - 1;
         if (p->has_capabilities) {
                 want = p->capabilities;
@@ -511,75 +503,78 @@ int process_setup_identity(const OciProcess *p, char **ret_error) {
         }
         r = caps_get(&cur);
         if (r < 0)
-                return fail(ret_error, r, "capget: %s", strerror(-r));
+                return error_setf(ret_error, r, "capget: %s", strerror(-r));
         cur.bounding = bounding;
         r = check_caps(&want, &cur, ret_error);
         if (r < 0)
                 return r;
         if (p->user.has_umask && (p->user.umask & ~(mode_t) 0777))
-                return fail(ret_error, -EINVAL, "process.user.umask: %#o is not a umask",
-                            (unsigned) p->user.umask);
+                return error_setf(ret_error, -EINVAL, "process.user.umask: %#o is not a umask",
+                                  (unsigned) p->user.umask);
         if (!path_is_absolute(p->cwd))
-                return fail(ret_error, -EINVAL, "process.cwd: '%s' is not absolute",
-                            show(&a, p->cwd));
+                return error_setf(ret_error, -EINVAL, "process.cwd: '%s' is not absolute",
+                                  show(&a, p->cwd));
 
         if (p->no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-                return fail(ret_error, -errno, "process.noNewPrivileges: %m");
+                return error_setf(ret_error, -errno, "process.noNewPrivileges: %m");
 
         for (int cap = 0; cap <= last; cap++) {
                 if ((want.bounding & (UINT64_C(1) << cap)) || !(bounding & (UINT64_C(1) << cap)))
                         continue;
                 if (prctl(PR_CAPBSET_DROP, (unsigned long) cap, 0, 0, 0) < 0)
-                        return fail(ret_error, -errno,
-                                    "process.capabilities.bounding: cannot drop '%s': %m",
-                                    cap_name(cap));
+                        return error_setf(ret_error, -errno,
+                                          "process.capabilities.bounding: cannot drop '%s': %m",
+                                          cap_name(cap));
         }
 
         /* Keep the permitted set across the uid change; capset() below trims it. */
         if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
-                return fail(ret_error, -errno, "PR_SET_KEEPCAPS: %m");
+                return error_setf(ret_error, -errno, "PR_SET_KEEPCAPS: %m");
 
         if (setgroups(p->user.n_additional_gids, p->user.additional_gids) < 0) {
                 r = -errno;
                 /* A user namespace whose setgroups is "deny" leaves the groups as they are,
                  * which is what an empty list asks for there. */
                 if (r != -EPERM || !setgroups_denied())
-                        return fail(ret_error, r, "process.user.additionalGids: %s", strerror(-r));
+                        return error_setf(ret_error, r, "process.user.additionalGids: %s",
+                                          strerror(-r));
                 if (p->user.n_additional_gids > 0)
-                        return fail(ret_error, r,
-                                    "process.user.additionalGids: setgroups is denied in this "
-                                    "user namespace");
+                        return error_setf(
+                                ret_error, r,
+                                "process.user.additionalGids: setgroups is denied in this "
+                                "user namespace");
         }
         if (setresgid(p->user.gid, p->user.gid, p->user.gid) < 0)
-                return fail(ret_error, -errno, "process.user.gid: cannot become %u: %m",
-                            (unsigned) p->user.gid);
+                return error_setf(ret_error, -errno, "process.user.gid: cannot become %u: %m",
+                                  (unsigned) p->user.gid);
         if (setresuid(p->user.uid, p->user.uid, p->user.uid) < 0)
-                return fail(ret_error, -errno, "process.user.uid: cannot become %u: %m",
-                            (unsigned) p->user.uid);
+                return error_setf(ret_error, -errno, "process.user.uid: cannot become %u: %m",
+                                  (unsigned) p->user.uid);
 
         r = caps_set(&(CapSets){ want.effective, want.permitted, want.inheritable, 0 });
         if (r < 0)
-                return fail(ret_error, r, "process.capabilities: capset: %s", strerror(-r));
+                return error_setf(ret_error, r, "process.capabilities: capset: %s", strerror(-r));
         if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
-                return fail(ret_error, -errno, "PR_SET_KEEPCAPS: %m");
+                return error_setf(ret_error, -errno, "PR_SET_KEEPCAPS: %m");
 
         if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 &&
             (errno != EINVAL || want.ambient != 0))
-                return fail(ret_error, -errno, "process.capabilities.ambient: %m");
+                return error_setf(ret_error, -errno, "process.capabilities.ambient: %m");
         for (int cap = 0; cap <= last; cap++) {
                 if (!(want.ambient & (UINT64_C(1) << cap)))
                         continue;
                 if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, (unsigned long) cap, 0, 0) < 0)
-                        return fail(ret_error, -errno,
-                                    "process.capabilities.ambient: cannot raise '%s': %m",
-                                    cap_name(cap));
+                        return error_setf(ret_error, -errno,
+                                          "process.capabilities.ambient: cannot raise '%s': %m",
+                                          cap_name(cap));
         }
 
         umask(p->user.has_umask ? p->user.umask : 0022);
 
         if (chdir(p->cwd) < 0) {
                 r = -errno;
-                return fail(ret_error, r, "process.cwd: '%s': %s", show(&a, p->cwd), strerror(-r));
+                return error_setf(ret_error, r, "process.cwd: '%s': %s", show(&a, p->cwd),
+                                  strerror(-r));
         }
         return 0;
 }

@@ -234,20 +234,6 @@ void container_config_done(ContainerConfig *c) {
         c->root_path = mfree(c->root_path);
 }
 
-/* Sets *error to the formatted message and returns r. */
-_printf_(3, 4) static int fail(char **error, int r, const char *format, ...) {
-        va_list ap;
-        char *s = NULL;
-
-        va_start(ap, format);
-        if (vasprintf(&s, format, ap) < 0)
-                s = NULL;
-        va_end(ap);
-        free(*error);
-        *error = s;
-        return s ? r : -ENOMEM;
-}
-
 /* The object at key in parent, created when missing; NULL on OOM or when key holds something
  * else (then the error is -EBADMSG with path). */
 static int object_child(json_t *parent, const char *key, const char *path, json_t **ret,
@@ -259,7 +245,7 @@ static int object_child(json_t *parent, const char *key, const char *path, json_
                 if (!o || json_object_set_new(parent, key, o) < 0)
                         return -ENOMEM;
         } else if (!json_is_object(o))
-                return fail(error, -EBADMSG, "%s: not an object", path);
+                return error_setf(error, -EBADMSG, "%s: not an object", path);
         *ret = o;
         return 0;
 }
@@ -271,14 +257,14 @@ static int env_set(json_t *process, const char *assignment, char **error) {
         json_t *v;
 
         if (!eq || eq == assignment)
-                return fail(error, -EINVAL, "env: '%s' is not KEY=VALUE", assignment);
+                return error_setf(error, -EINVAL, "env: '%s' is not KEY=VALUE", assignment);
         klen = (size_t) (eq - assignment) + 1;
         if (!env) {
                 env = json_array();
                 if (!env || json_object_set_new(process, "env", env) < 0)
                         return -ENOMEM;
         } else if (!json_is_array(env))
-                return fail(error, -EBADMSG, "process.env: not an array");
+                return error_setf(error, -EBADMSG, "process.env: not an array");
 
         json_array_foreach (env, i, v) {
                 const char *s = json_string_value(v);
@@ -315,8 +301,8 @@ static int cap_list_parse(char *const *names, const char *option, bool *ret_all,
                 }
                 cap = capability_from_name(names[i]);
                 if (cap < 0)
-                        return fail(error, -EINVAL, "%s: unknown capability '%s'", option,
-                                    names[i]);
+                        return error_setf(error, -EINVAL, "%s: unknown capability '%s'", option,
+                                          names[i]);
                 mask |= UINT64_C(1) << cap;
         }
         *ret_all = all;
@@ -349,12 +335,13 @@ static int cap_set_apply(json_t *caps, const char *set, bool required, bool add_
         if (!list && !required)
                 return 0;
         if (list && !json_is_array(list))
-                return fail(error, -EBADMSG, "process.capabilities.%s: not an array", set);
+                return error_setf(error, -EBADMSG, "process.capabilities.%s: not an array", set);
         json_array_foreach (list, i, v) {
                 int cap = json_is_string(v) ? capability_from_name(json_string_value(v)) : -EINVAL;
                 if (cap < 0)
-                        return fail(error, -EBADMSG,
-                                    "process.capabilities.%s[%zu]: not a known capability", set, i);
+                        return error_setf(error, -EBADMSG,
+                                          "process.capabilities.%s[%zu]: not a known capability",
+                                          set, i);
                 mask |= UINT64_C(1) << cap;
         }
 
@@ -427,14 +414,14 @@ static int apply_network(json_t *linux_, const char *network, char **error) {
         if (!network)
                 return 0;
         if (!streq(network, "private") && !streq(network, "none") && !streq(network, "host"))
-                return fail(error, -EINVAL, "network: '%s' is not one of 'private', 'none', 'host'",
-                            network);
+                return error_setf(error, -EINVAL,
+                                  "network: '%s' is not one of 'private', 'none', 'host'", network);
         if (!ns) {
                 ns = json_array();
                 if (!ns || json_object_set_new(linux_, "namespaces", ns) < 0)
                         return -ENOMEM;
         } else if (!json_is_array(ns))
-                return fail(error, -EBADMSG, "linux.namespaces: not an array");
+                return error_setf(error, -EBADMSG, "linux.namespaces: not an array");
 
         for (i = 0; i < json_array_size(ns);) {
                 v = json_array_get(ns, i);
@@ -480,18 +467,19 @@ static int apply_resources(json_t *linux_, const ContainerOptions *o, char **err
 
         if (o->memory != CONTAINER_OPTION_UNSET) {
                 if (o->memory < CGROUP_MEMORY_MIN_BYTES || o->memory > INT64_MAX)
-                        return fail(error, -EINVAL,
-                                    "memory: %" PRIu64 " is out of range (at least %" PRIu64
-                                    " bytes)",
-                                    o->memory, CGROUP_MEMORY_MIN_BYTES);
+                        return error_setf(error, -EINVAL,
+                                          "memory: %" PRIu64 " is out of range (at least %" PRIu64
+                                          " bytes)",
+                                          o->memory, CGROUP_MEMORY_MIN_BYTES);
                 r = set_resource(linux_, "memory", "limit", json_integer((json_int_t) o->memory),
                                  error);
         }
         if (r >= 0 && o->memory_swap != CONTAINER_OPTION_UNSET) {
                 if (o->memory == CONTAINER_OPTION_UNSET || o->memory_swap < o->memory ||
                     o->memory_swap > INT64_MAX)
-                        return fail(error, -EINVAL,
-                                    "memory_swap: needs 'memory' and must be at least as large");
+                        return error_setf(
+                                error, -EINVAL,
+                                "memory_swap: needs 'memory' and must be at least as large");
                 r = set_resource(linux_, "memory", "swap",
                                  json_integer((json_int_t) o->memory_swap), error);
         }
@@ -500,8 +488,8 @@ static int apply_resources(json_t *linux_, const ContainerOptions *o, char **err
 
                 if (!isfinite(o->cpus) || quota < (double) CGROUP_CPU_QUOTA_MIN_USEC ||
                     quota > (double) INT64_MAX)
-                        return fail(error, -EINVAL, "cpus: %g is out of range (at least 0.01)",
-                                    o->cpus);
+                        return error_setf(error, -EINVAL,
+                                          "cpus: %g is out of range (at least 0.01)", o->cpus);
                 r = set_resource(linux_, "cpu", "quota", json_integer((json_int_t) quota), error);
                 if (r >= 0)
                         r = set_resource(linux_, "cpu", "period",
@@ -510,17 +498,19 @@ static int apply_resources(json_t *linux_, const ContainerOptions *o, char **err
         }
         if (r >= 0 && o->cpu_shares != CONTAINER_OPTION_UNSET) {
                 if (o->cpu_shares < CGROUP_CPU_SHARES_MIN || o->cpu_shares > CGROUP_CPU_SHARES_MAX)
-                        return fail(error, -EINVAL,
-                                    "cpu_shares: %" PRIu64 " is out of range (%" PRIu64 "..%" PRIu64
-                                    ")",
-                                    o->cpu_shares, CGROUP_CPU_SHARES_MIN, CGROUP_CPU_SHARES_MAX);
+                        return error_setf(error, -EINVAL,
+                                          "cpu_shares: %" PRIu64 " is out of range (%" PRIu64
+                                          "..%" PRIu64 ")",
+                                          o->cpu_shares, CGROUP_CPU_SHARES_MIN,
+                                          CGROUP_CPU_SHARES_MAX);
                 r = set_resource(linux_, "cpu", "shares", json_integer((json_int_t) o->cpu_shares),
                                  error);
         }
         if (r >= 0 && o->pids != CONTAINER_OPTION_UNSET) {
                 if (o->pids < 1 || o->pids > INT64_MAX)
-                        return fail(error, -EINVAL,
-                                    "pids: %" PRIu64 " is out of range (at least 1)", o->pids);
+                        return error_setf(error, -EINVAL,
+                                          "pids: %" PRIu64 " is out of range (at least 1)",
+                                          o->pids);
                 r = set_resource(linux_, "pids", "limit", json_integer((json_int_t) o->pids),
                                  error);
         }
@@ -540,9 +530,9 @@ static int apply_user(json_t *process, const char *root, const char *spec, char 
         if (r == -ENOMEM)
                 return r;
         if (r < 0)
-                return fail(error, r == -EINVAL ? -EINVAL : -EBADMSG, "%s%s",
-                            r == -EINVAL ? "user: " : "process.user: ",
-                            msg ?: "cannot resolve the user");
+                return error_setf(error, r == -EINVAL ? -EINVAL : -EBADMSG, "%s%s",
+                                  r == -EINVAL ? "user: " : "process.user: ",
+                                  msg ?: "cannot resolve the user");
 
         extra = json_array();
         if (!extra)
@@ -572,21 +562,22 @@ static int resolve_root(json_t *root_obj, const ContainerOptions *o, char **ret_
         if (o->rootfs)
                 p = o->rootfs;
         if (isempty(p))
-                return fail(error, -EBADMSG, "root.path: missing");
+                return error_setf(error, -EBADMSG, "root.path: missing");
         if (path_is_absolute(p))
                 abs = strdup(p);
         else if (o->bundle)
                 abs = path_join(o->bundle, p);
         else
-                return fail(error, -EBADMSG,
-                            "root.path: '%s' is relative and no 'bundle' option was given", p);
+                return error_setf(error, -EBADMSG,
+                                  "root.path: '%s' is relative and no 'bundle' option was given",
+                                  p);
         if (!abs)
                 return -ENOMEM;
         path_simplify(abs);
         if (stat(abs, &st) < 0)
-                return fail(error, -EBADMSG, "root.path: '%s': %s", abs, strerror(errno));
+                return error_setf(error, -EBADMSG, "root.path: '%s': %s", abs, strerror(errno));
         if (!S_ISDIR(st.st_mode))
-                return fail(error, -EBADMSG, "root.path: '%s' is not a directory", abs);
+                return error_setf(error, -EBADMSG, "root.path: '%s' is not a directory", abs);
         if (json_object_set_new(root_obj, "path", json_string(abs)) < 0)
                 return -ENOMEM;
         *ret_path = TAKE_PTR(abs);
@@ -604,8 +595,8 @@ static int stop_signal_of(json_t *config, int *ret, char **error) {
         }
         sig = signal_from_string(s);
         if (sig < 0)
-                return fail(error, -EBADMSG,
-                            "annotations.org.zlayer.stop-signal: '%s' is not a signal", s);
+                return error_setf(error, -EBADMSG,
+                                  "annotations.org.zlayer.stop-signal: '%s' is not a signal", s);
         *ret = sig;
         return 0;
 }
@@ -623,15 +614,16 @@ static int config_check(const char *text, char **error) {
         if (r == -ENOMEM)
                 return r;
         if (r < 0)
-                return fail(error, -EBADMSG, "%s", msg ?: "invalid config");
+                return error_setf(error, -EBADMSG, "%s", msg ?: "invalid config");
         r = oci_resources_to_cgroup_limits(&c->linux_.resources, &limits, &devices, &msg);
         if (r == -ENOMEM)
                 return r;
         if (r < 0)
-                return fail(error, -EBADMSG, "%s", msg ?: "invalid linux.resources");
+                return error_setf(error, -EBADMSG, "%s", msg ?: "invalid linux.resources");
         r = oci_config_check_rlimits(c, &msg);
         if (r < 0)
-                return fail(error, -EBADMSG, "%s", msg ?: "process.rlimits: above the hard limit");
+                return error_setf(error, -EBADMSG, "%s",
+                                  msg ?: "process.rlimits: above the hard limit");
         if (c->linux_.seccomp) {
                 scmp_filter_ctx ctx = NULL;
 
@@ -639,7 +631,7 @@ static int config_check(const char *text, char **error) {
                 if (r == -ENOMEM)
                         return r;
                 if (r < 0)
-                        return fail(error, -EBADMSG, "%s", msg ?: "invalid linux.seccomp");
+                        return error_setf(error, -EBADMSG, "%s", msg ?: "invalid linux.seccomp");
                 seccomp_release(ctx);
         }
         return 0;
@@ -661,11 +653,12 @@ static int config_build(const char *config_json, const ContainerOptions *o, cons
                 _cleanup_free_ char *def = NULL;
 
                 if (!o->rootfs) {
-                        r = fail(&error, -EINVAL, "rootfs: required when no config_json is given");
+                        r = error_setf(&error, -EINVAL,
+                                       "rootfs: required when no config_json is given");
                         goto finish;
                 }
                 if (o->args && (!o->args[0] || isempty(o->args[0]))) {
-                        r = fail(&error, -EINVAL, "args: must not be empty");
+                        r = error_setf(&error, -EINVAL, "args: must not be empty");
                         goto finish;
                 }
                 r = oci_config_default_json(o->rootfs, o->args, &def);
@@ -681,11 +674,11 @@ static int config_build(const char *config_json, const ContainerOptions *o, cons
 
                 config = json_loads(config_json, JSON_REJECT_DUPLICATES, &e);
                 if (!config) {
-                        r = fail(&error, -EBADMSG, "%d:%d: %s", e.line, e.column, e.text);
+                        r = error_setf(&error, -EBADMSG, "%d:%d: %s", e.line, e.column, e.text);
                         goto finish;
                 }
                 if (!json_is_object(config)) {
-                        r = fail(&error, -EBADMSG, "config_json: not a JSON object");
+                        r = error_setf(&error, -EBADMSG, "config_json: not a JSON object");
                         goto finish;
                 }
         }
@@ -702,7 +695,7 @@ static int config_build(const char *config_json, const ContainerOptions *o, cons
 
         if (o->args && !isempty(config_json)) {
                 if (!o->args[0] || isempty(o->args[0])) {
-                        r = fail(&error, -EINVAL, "args: must not be empty");
+                        r = error_setf(&error, -EINVAL, "args: must not be empty");
                         goto finish;
                 }
                 if (json_object_set_new(process, "args", strv_json(o->args)) < 0) {
@@ -717,7 +710,8 @@ static int config_build(const char *config_json, const ContainerOptions *o, cons
         }
         if (o->cwd) {
                 if (!path_is_absolute(o->cwd)) {
-                        r = fail(&error, -EINVAL, "cwd: '%s' is not an absolute path", o->cwd);
+                        r = error_setf(&error, -EINVAL, "cwd: '%s' is not an absolute path",
+                                       o->cwd);
                         goto finish;
                 }
                 if (json_object_set_new(process, "cwd", json_string(o->cwd)) < 0) {
@@ -769,8 +763,9 @@ static int config_build(const char *config_json, const ContainerOptions *o, cons
                         (void) json_object_del(linux_, "seccomp");
                         default_seccomp = false;
                 } else if (!streq(o->seccomp, "default")) {
-                        r = fail(&error, -EINVAL,
-                                 "seccomp: '%s' is not one of 'default', 'unconfined'", o->seccomp);
+                        r = error_setf(&error, -EINVAL,
+                                       "seccomp: '%s' is not one of 'default', 'unconfined'",
+                                       o->seccomp);
                         goto finish;
                 }
         }
@@ -846,9 +841,10 @@ int container_image_annotate(const ContainerImage *img, json_t *options, char **
 
                 r = exposed_port_normalize(img->exposed_ports[i], &p);
                 if (r == -EINVAL) {
-                        r = fail(&error, -EBADMSG,
-                                 "image '%s': config.ExposedPorts: '%s' is not PORT[/tcp|udp|sctp]",
-                                 img->ref, img->exposed_ports[i]);
+                        r = error_setf(
+                                &error, -EBADMSG,
+                                "image '%s': config.ExposedPorts: '%s' is not PORT[/tcp|udp|sctp]",
+                                img->ref, img->exposed_ports[i]);
                         if (ret_error)
                                 *ret_error = TAKE_PTR(error);
                         return r;
@@ -895,18 +891,18 @@ int container_config_build_image(const ContainerImage *img, const char *root_pat
         if (r < 0)
                 return r;
         if (!args || isempty(args[0])) {
-                r = fail(&error, -EINVAL,
-                         "args: image '%s' has neither Entrypoint nor Cmd: give 'args' or "
-                         "'entrypoint'",
-                         img->ref);
+                r = error_setf(&error, -EINVAL,
+                               "args: image '%s' has neither Entrypoint nor Cmd: give 'args' or "
+                               "'entrypoint'",
+                               img->ref);
                 goto finish;
         }
         if (!isempty(img->stop_signal)) {
                 stop_signal = signal_from_string(img->stop_signal);
                 if (stop_signal < 0) {
-                        r = fail(&error, -EBADMSG,
-                                 "image '%s': config.StopSignal: '%s' is not a signal", img->ref,
-                                 img->stop_signal);
+                        r = error_setf(&error, -EBADMSG,
+                                       "image '%s': config.StopSignal: '%s' is not a signal",
+                                       img->ref, img->stop_signal);
                         goto finish;
                 }
         }
@@ -920,8 +916,9 @@ int container_config_build_image(const ContainerImage *img, const char *root_pat
                 effective.cwd = (char *) img->working_dir;
         user = o->user ?: (!isempty(img->user) ? img->user : NULL);
         if (user && !user_root) {
-                r = fail(&error, -EBADMSG, "user: image '%s' has no /etc/passwd to resolve '%s' in",
-                         img->ref, user);
+                r = error_setf(&error, -EBADMSG,
+                               "user: image '%s' has no /etc/passwd to resolve '%s' in", img->ref,
+                               user);
                 goto finish;
         }
         r = config_build(NULL, &effective, user, user_root, &config, &error);
@@ -994,7 +991,7 @@ int container_config_add_network_files(ContainerConfig *c, const char *hosts, co
                 if (!mounts || json_object_set_new(config, "mounts", mounts) < 0)
                         return -ENOMEM;
         } else if (!json_is_array(mounts)) {
-                r = fail(&error, -EBADMSG, "mounts: not an array");
+                r = error_setf(&error, -EBADMSG, "mounts: not an array");
                 goto finish;
         }
         for (size_t k = 0; k < ELEMENTSOF(files); k++) {

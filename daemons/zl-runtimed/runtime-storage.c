@@ -18,19 +18,6 @@
 #include "runtime-storage.h"
 #include "string-util.h"
 
-_printf_(3, 4) static int fail(char **error, int r, const char *format, ...) {
-        va_list ap;
-        char *s = NULL;
-
-        va_start(ap, format);
-        if (vasprintf(&s, format, ap) < 0)
-                s = NULL;
-        va_end(ap);
-        free(*error);
-        *error = s;
-        return s ? r : -ENOMEM;
-}
-
 static int finish(int r, char **error, char **ret_error) {
         if (r < 0 && ret_error)
                 *ret_error = TAKE_PTR(*error);
@@ -47,7 +34,7 @@ static int array_child(json_t *parent, const char *key, const char *path, json_t
                 if (!a || json_object_set_new(parent, key, a) < 0)
                         return -ENOMEM;
         } else if (!json_is_array(a))
-                return fail(error, -EBADMSG, "%s: not an array", path);
+                return error_setf(error, -EBADMSG, "%s: not an array", path);
         *ret = a;
         return 0;
 }
@@ -61,7 +48,7 @@ static int object_child(json_t *parent, const char *key, const char *path, json_
                 if (!o || json_object_set_new(parent, key, o) < 0)
                         return -ENOMEM;
         } else if (!json_is_object(o))
-                return fail(error, -EBADMSG, "%s: not an object", path);
+                return error_setf(error, -EBADMSG, "%s: not an object", path);
         *ret = o;
         return 0;
 }
@@ -99,7 +86,7 @@ static int get_string(json_t *o, const char *key, size_t i, const char **ret, ch
         if (!v || json_is_null(v))
                 return 0;
         if (!json_is_string(v))
-                return fail(error, -EINVAL, "storage[%zu].%s: expected a string", i, key);
+                return error_setf(error, -EINVAL, "storage[%zu].%s: expected a string", i, key);
         *ret = json_string_value(v);
         return 0;
 }
@@ -113,7 +100,7 @@ static int get_bool(json_t *o, const char *key, const char *what, size_t i, bool
                 return 0;
         }
         if (!json_is_boolean(v))
-                return fail(error, -EINVAL, "%s[%zu].%s: expected a boolean", what, i, key);
+                return error_setf(error, -EINVAL, "%s[%zu].%s: expected a boolean", what, i, key);
         *ret = json_is_true(v);
         return 0;
 }
@@ -131,10 +118,11 @@ static int get_size(json_t *o, size_t i, uint64_t *ret, char **error) {
         }
         if (json_is_string(v) && parse_size(json_string_value(v), ret) >= 0 && *ret > 0)
                 return 0;
-        return fail(error, -EINVAL,
-                    "storage[%zu].size: expected a size greater than 0 in bytes or with a unit "
-                    "such as \"512Mi\"",
-                    i);
+        return error_setf(
+                error, -EINVAL,
+                "storage[%zu].size: expected a size greater than 0 in bytes or with a unit "
+                "such as \"512Mi\"",
+                i);
 }
 
 /* The canonical number (01777 is 1023), or octal digits in a string ("1777"). */
@@ -150,8 +138,8 @@ static int get_mode(json_t *o, size_t i, mode_t *ret, char **error) {
         }
         if (json_is_string(v) && parse_file_mode(json_string_value(v), ret) >= 0)
                 return 0;
-        return fail(error, -EINVAL, "storage[%zu].mode: expected a file mode between 0 and 07777",
-                    i);
+        return error_setf(error, -EINVAL,
+                          "storage[%zu].mode: expected a file mode between 0 and 07777", i);
 }
 
 static int parse_volume(json_t *o, size_t i, StorageVolume *v, char **error) {
@@ -160,52 +148,57 @@ static int parse_volume(json_t *o, size_t i, StorageVolume *v, char **error) {
         int r;
 
         if (!json_is_object(o))
-                return fail(error, -EINVAL, "storage[%zu]: expected an object", i);
+                return error_setf(error, -EINVAL, "storage[%zu]: expected an object", i);
         r = get_string(o, "type", i, &type, error);
         if (r < 0)
                 return r;
         if (!type)
-                return fail(error, -EINVAL, "storage[%zu].type: required", i);
+                return error_setf(error, -EINVAL, "storage[%zu].type: required", i);
         if (streq(type, "s3"))
-                return fail(error, -EINVAL, "storage[%zu]: s3 volumes are not supported yet", i);
+                return error_setf(error, -EINVAL, "storage[%zu]: s3 volumes are not supported yet",
+                                  i);
         v->type = _STORAGE_TYPE_INVALID;
         for (StorageType t = 0; t < _STORAGE_TYPE_MAX; t++)
                 if (streq(type, storage_type_table[t]))
                         v->type = t;
         if (v->type < 0)
-                return fail(error, -EINVAL,
-                            "storage[%zu].type: '%s' is not one of 'bind', 'named', 'anonymous', "
-                            "'tmpfs', 's3'",
-                            i, type);
+                return error_setf(
+                        error, -EINVAL,
+                        "storage[%zu].type: '%s' is not one of 'bind', 'named', 'anonymous', "
+                        "'tmpfs', 's3'",
+                        i, type);
 
         r = get_string(o, "target", i, &target, error);
         if (r < 0)
                 return r;
         if (!target)
-                return fail(error, -EINVAL, "storage[%zu].target: required", i);
+                return error_setf(error, -EINVAL, "storage[%zu].target: required", i);
         if (!path_is_absolute(target))
-                return fail(error, -EINVAL, "storage[%zu].target: '%s' is not an absolute path", i,
-                            target);
+                return error_setf(error, -EINVAL,
+                                  "storage[%zu].target: '%s' is not an absolute path", i, target);
         v->target = strdup(target);
         if (!v->target)
                 return -ENOMEM;
         path_simplify(v->target);
         if (streq(v->target, "/") || !path_is_normalized(v->target))
-                return fail(error, -EINVAL,
-                            "storage[%zu].target: '%s' must be a normalized path other than '/'", i,
-                            target);
+                return error_setf(
+                        error, -EINVAL,
+                        "storage[%zu].target: '%s' must be a normalized path other than '/'", i,
+                        target);
 
         if (v->type == STORAGE_BIND) {
                 r = get_string(o, "source", i, &source, error);
                 if (r < 0)
                         return r;
                 if (!source)
-                        return fail(error, -EINVAL, "storage[%zu].source: required", i);
+                        return error_setf(error, -EINVAL, "storage[%zu].source: required", i);
                 if (!path_is_absolute(source))
-                        return fail(error, -EINVAL,
-                                    "storage[%zu].source: '%s' is not an absolute path", i, source);
+                        return error_setf(error, -EINVAL,
+                                          "storage[%zu].source: '%s' is not an absolute path", i,
+                                          source);
                 if (stat(source, &st) < 0)
-                        return fail(error, -EINVAL, "storage[%zu].source: '%s': %m", i, source);
+                        return error_setf(error, -EINVAL, "storage[%zu].source: '%s': %m", i,
+                                          source);
                 v->source = strdup(source);
                 if (!v->source)
                         return -ENOMEM;
@@ -215,13 +208,13 @@ static int parse_volume(json_t *o, size_t i, StorageVolume *v, char **error) {
                 if (r < 0)
                         return r;
                 if (!name)
-                        return fail(error, -EINVAL, "storage[%zu].name: required", i);
+                        return error_setf(error, -EINVAL, "storage[%zu].name: required", i);
                 /* The name becomes a directory name: no '/', and no "." or "..". */
                 if (!container_name_is_valid(name))
-                        return fail(error, -EINVAL,
-                                    "storage[%zu].name: '%s' is not 1-63 characters of "
-                                    "[a-zA-Z0-9_.-] starting with a letter or digit",
-                                    i, name);
+                        return error_setf(error, -EINVAL,
+                                          "storage[%zu].name: '%s' is not 1-63 characters of "
+                                          "[a-zA-Z0-9_.-] starting with a letter or digit",
+                                          i, name);
                 v->name = strdup(name);
                 if (!v->name)
                         return -ENOMEM;
@@ -237,10 +230,11 @@ static int parse_volume(json_t *o, size_t i, StorageVolume *v, char **error) {
                         return r;
                 tier = tier ?: "local";
                 if (!streq(tier, "local") && !streq(tier, "cached") && !streq(tier, "network"))
-                        return fail(error, -EINVAL,
-                                    "storage[%zu].tier: '%s' is not one of 'local', 'cached', "
-                                    "'network'",
-                                    i, tier);
+                        return error_setf(
+                                error, -EINVAL,
+                                "storage[%zu].tier: '%s' is not one of 'local', 'cached', "
+                                "'network'",
+                                i, tier);
                 v->tier = strdup(tier);
                 if (!v->tier)
                         return -ENOMEM;
@@ -274,10 +268,11 @@ int storage_parse(const char *json_text, StorageList *ret, char **ret_error) {
         }
         a = json_loads(json_text, JSON_REJECT_DUPLICATES, &e);
         if (!a)
-                return finish(fail(&error, -EINVAL, "storage: %d:%d: %s", e.line, e.column, e.text),
-                              &error, ret_error);
+                return finish(
+                        error_setf(&error, -EINVAL, "storage: %d:%d: %s", e.line, e.column, e.text),
+                        &error, ret_error);
         if (!json_is_array(a))
-                return finish(fail(&error, -EINVAL, "storage: expected a JSON array"), &error,
+                return finish(error_setf(&error, -EINVAL, "storage: expected a JSON array"), &error,
                               ret_error);
         l.volumes = new0(StorageVolume, json_array_size(a) ?: 1);
         if (!l.volumes)
@@ -291,10 +286,10 @@ int storage_parse(const char *json_text, StorageList *ret, char **ret_error) {
                         return finish(r, &error, ret_error);
                 for (size_t k = 0; k < i; k++)
                         if (streq(l.volumes[k].target, v->target))
-                                return finish(fail(&error, -EINVAL,
-                                                   "storage[%zu].target: '%s' is already the "
-                                                   "target of storage[%zu]",
-                                                   i, v->target, k),
+                                return finish(error_setf(&error, -EINVAL,
+                                                         "storage[%zu].target: '%s' is already the "
+                                                         "target of storage[%zu]",
+                                                         i, v->target, k),
                                               &error, ret_error);
         }
         *ret = l;
@@ -355,11 +350,12 @@ int storage_prepare(const StorageList *l, const char *volumes_dir, const char *c
                 if (stat(p, &st) >= 0) {
                         if (S_ISDIR(st.st_mode))
                                 continue;
-                        r = fail(&error, -ENOTDIR, "storage[%zu]: '%s' is not a directory", i, p);
+                        r = error_setf(&error, -ENOTDIR, "storage[%zu]: '%s' is not a directory", i,
+                                       p);
                         break;
                 }
                 if (errno != ENOENT) {
-                        r = fail(&error, -errno, "storage[%zu]: '%s': %m", i, p);
+                        r = error_setf(&error, -errno, "storage[%zu]: '%s': %m", i, p);
                         break;
                 }
                 /* mkdir_p creates the parents (volumes/ itself the first time) with the same
@@ -370,7 +366,8 @@ int storage_prepare(const StorageList *l, const char *volumes_dir, const char *c
                 if (r < 0) {
                         if (v->type == STORAGE_NAMED)
                                 (void) rm_rf(p);
-                        r = fail(&error, r, "storage[%zu]: creating '%s': %s", i, p, strerror(-r));
+                        r = error_setf(&error, r, "storage[%zu]: creating '%s': %s", i, p,
+                                       strerror(-r));
                         break;
                 }
                 if (v->type == STORAGE_NAMED && strv_extend(&created, p) < 0) {
@@ -446,14 +443,15 @@ static int device_apply(json_t *devices, json_t *rules, json_t *o, size_t i, cha
         int r;
 
         if (!json_is_object(o))
-                return fail(error, -EINVAL, "devices[%zu]: expected an object", i);
+                return error_setf(error, -EINVAL, "devices[%zu]: expected an object", i);
         v = json_object_get(o, "path");
         if (!json_is_string(v))
-                return fail(error, -EINVAL, "devices[%zu].path: required, a string", i);
+                return error_setf(error, -EINVAL, "devices[%zu].path: required, a string", i);
         path = json_string_value(v);
         if (!path_is_absolute(path) || !path_is_normalized(path))
-                return fail(error, -EINVAL,
-                            "devices[%zu].path: '%s' is not a normalized absolute path", i, path);
+                return error_setf(error, -EINVAL,
+                                  "devices[%zu].path: '%s' is not a normalized absolute path", i,
+                                  path);
         r = get_bool(o, "read", "devices", i, true, &read, error);
         if (r >= 0)
                 r = get_bool(o, "write", "devices", i, true, &write, error);
@@ -463,14 +461,14 @@ static int device_apply(json_t *devices, json_t *rules, json_t *o, size_t i, cha
                 return r;
 
         if (stat(path, &st) < 0)
-                return fail(error, -EINVAL, "devices[%zu].path: '%s': %m", i, path);
+                return error_setf(error, -EINVAL, "devices[%zu].path: '%s': %m", i, path);
         if (S_ISCHR(st.st_mode))
                 type = 'c';
         else if (S_ISBLK(st.st_mode))
                 type = 'b';
         else
-                return fail(error, -EINVAL, "devices[%zu].path: '%s' is not a device node", i,
-                            path);
+                return error_setf(error, -EINVAL, "devices[%zu].path: '%s' is not a device node", i,
+                                  path);
 
         /* The node goes where the host has it; one the config already has there is replaced. */
         node = json_pack("{ss ss sI sI si si si}", "path", path, "type", type == 'c' ? "c" : "b",
@@ -518,10 +516,11 @@ int config_apply_devices(json_t *config, const char *devices_json, char **ret_er
                 return 0;
         a = json_loads(devices_json, JSON_REJECT_DUPLICATES, &e);
         if (!a)
-                return finish(fail(&error, -EINVAL, "devices: %d:%d: %s", e.line, e.column, e.text),
-                              &error, ret_error);
+                return finish(
+                        error_setf(&error, -EINVAL, "devices: %d:%d: %s", e.line, e.column, e.text),
+                        &error, ret_error);
         if (!json_is_array(a))
-                return finish(fail(&error, -EINVAL, "devices: expected a JSON array"), &error,
+                return finish(error_setf(&error, -EINVAL, "devices: expected a JSON array"), &error,
                               ret_error);
         r = object_child(config, "linux", "linux", &linux_, &error);
         if (r >= 0)
@@ -599,17 +598,19 @@ int config_apply_sysctls(json_t *config, char *const *sysctls, char **ret_error)
                                 *c = *c == '/' ? '.' : *c == '.' ? '/' : *c;
                 ns = sysctl_namespace(key);
                 if (!ns)
-                        return finish(fail(&error, -EINVAL,
+                        return finish(
+                                error_setf(&error, -EINVAL,
                                            "sysctls: '%s' is not namespaced: it would change the "
                                            "node, not the container",
                                            sysctls[i]),
-                                      &error, ret_error);
+                                &error, ret_error);
                 if (!config_has_namespace(config, ns))
-                        return finish(fail(&error, -EINVAL,
+                        return finish(
+                                error_setf(&error, -EINVAL,
                                            "sysctls: '%s' needs a private %s namespace, which the "
                                            "container does not have",
                                            sysctls[i], ns),
-                                      &error, ret_error);
+                                &error, ret_error);
                 if (json_object_set_new(map, key, json_string(sysctls[i + 1])) < 0)
                         return -ENOMEM;
         }

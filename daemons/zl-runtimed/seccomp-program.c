@@ -106,16 +106,6 @@ int seccomp_program_load(const SeccompProgram *p) {
         return -errno;
 }
 
-/* FNV-1a: names the cache file; the stored key decides. */
-static uint64_t fnv1a(const char *s) {
-        uint64_t h = UINT64_C(0xcbf29ce484222325);
-        for (; *s; s++) {
-                h ^= (unsigned char) *s;
-                h *= UINT64_C(0x100000001b3);
-        }
-        return h;
-}
-
 static char *cache_key(const json_t *profile, uint64_t capabilities) {
         const struct scmp_version *v = seccomp_version();
         _cleanup_free_ char *what = NULL;
@@ -143,7 +133,8 @@ static char *cache_key(const json_t *profile, uint64_t capabilities) {
 static int cache_path(const char *dir, const char *key, char **ret) {
         char name[64];
 
-        snprintf(name, sizeof name, "/%016" PRIx64 ".bpf", fnv1a(key));
+        snprintf(name, sizeof name, "/%016" PRIx64 ".bpf",
+                 fnv1a64_string(key)); /* names the file; the stored key decides */
         *ret = strjoin(dir, name);
         return *ret ? 0 : -ENOMEM;
 }

@@ -38,16 +38,6 @@ static const char *const config_keys[] = {
         NULL,
 };
 
-static uint64_t fnv1a64(const char *s) {
-        uint64_t h = UINT64_C(0xcbf29ce484222325);
-
-        for (const unsigned char *p = (const unsigned char *) s; *p; p++) {
-                h ^= *p;
-                h *= UINT64_C(0x100000001b3);
-        }
-        return h;
-}
-
 int sched_container_config_hash(const json_t *service, char **ret) {
         _cleanup_(json_decrefp) json_t *o = NULL;
         _cleanup_free_ char *text = NULL;
@@ -68,7 +58,7 @@ int sched_container_config_hash(const json_t *service, char **ret) {
         text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
         if (!text)
                 return -ENOMEM;
-        if (asprintf(&h, "%016" PRIx64, fnv1a64(text)) < 0)
+        if (asprintf(&h, "%016" PRIx64, fnv1a64_string(text)) < 0)
                 return -ENOMEM;
         *ret = h;
         return 0;
@@ -104,7 +94,7 @@ static int container_name(const char *full, char **ret) {
                         return -ENOMEM;
         } else {
                 size_t keep = CONTAINER_NAME_MAX - NAME_HASH_DIGITS - 1;
-                uint64_t h = fnv1a64(full);
+                uint64_t h = fnv1a64_string(full);
 
                 if (asprintf(&n, "%.*s-%08" PRIx64, (int) keep, full, h >> 32) < 0)
                         return -ENOMEM;

@@ -88,22 +88,6 @@ struct SchedInit {
         void *userdata;
 };
 
-_printf_(3, 4) static int fail_input(char **ret_error, int err, const char *fmt, ...) {
-        va_list ap;
-        char *s;
-
-        if (!ret_error)
-                return err;
-        va_start(ap, fmt);
-        if (vasprintf(&s, fmt, ap) < 0)
-                s = NULL;
-        va_end(ap);
-        if (!s)
-                return -ENOMEM;
-        free_and_replace(*ret_error, s);
-        return err;
-}
-
 static void step_done(InitStep *s) {
         free(s->id);
         free(s->uses);
@@ -150,10 +134,10 @@ static int parse_step(SchedInit *i, size_t idx, const json_t *j, InitStep *s, ch
         int r;
 
         if (!json_is_object(j))
-                return fail_input(ret_error, -EINVAL, "init.steps[%zu]: expected an object", idx);
+                return error_setf(ret_error, -EINVAL, "init.steps[%zu]: expected an object", idx);
         uses = json_string_value(json_object_get(j, "uses"));
         if (!uses)
-                return fail_input(ret_error, -EINVAL, "init.steps[%zu].uses: missing", idx);
+                return error_setf(ret_error, -EINVAL, "init.steps[%zu].uses: missing", idx);
         id = json_string_value(json_object_get(j, "id"));
         if (id) {
                 s->id = strdup(id);
@@ -164,18 +148,18 @@ static int parse_step(SchedInit *i, size_t idx, const json_t *j, InitStep *s, ch
                 return -ENOMEM;
 
         if (streq(uses, "init.s3_pull") || streq(uses, "init.s3_push"))
-                return fail_input(ret_error, -EOPNOTSUPP,
+                return error_setf(ret_error, -EOPNOTSUPP,
                                   "init step '%s': %s is not available until S3 support lands",
                                   s->id, uses);
 
         with = json_object_get(j, "with");
         if (with && !json_is_object(with))
-                return fail_input(ret_error, -EINVAL, "init step '%s': with: expected an object",
+                return error_setf(ret_error, -EINVAL, "init step '%s': with: expected an object",
                                   s->id);
 
         v = json_object_get(j, "retry");
         if (v && (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 1000))
-                return fail_input(ret_error, -EINVAL,
+                return error_setf(ret_error, -EINVAL,
                                   "init step '%s': retry: expected a count (0-1000)", s->id);
         s->n_attempts = 1 + (v ? (unsigned) json_integer_value(v) : 0);
 
@@ -187,7 +171,7 @@ static int parse_step(SchedInit *i, size_t idx, const json_t *j, InitStep *s, ch
         else if (streq(of, "continue"))
                 s->on_failure = SCHED_INIT_ON_FAILURE_CONTINUE;
         else
-                return fail_input(ret_error, -EINVAL,
+                return error_setf(ret_error, -EINVAL,
                                   "init step '%s': on_failure: '%s' is not one of fail, warn, "
                                   "continue",
                                   s->id, of);
@@ -200,7 +184,7 @@ static int parse_step(SchedInit *i, size_t idx, const json_t *j, InitStep *s, ch
                 def_ms = 30000;
                 if (!host || !json_is_integer(port) || json_integer_value(port) < 1 ||
                     json_integer_value(port) > 65535)
-                        return fail_input(ret_error, -EINVAL,
+                        return error_setf(ret_error, -EINVAL,
                                           "init step '%s': init.wait_tcp needs host and port",
                                           s->id);
                 s->host = strdup(host);
@@ -210,7 +194,7 @@ static int parse_step(SchedInit *i, size_t idx, const json_t *j, InitStep *s, ch
                 r = step_build_target(s, i->resolver.resolve ? &placeholder : NULL, &s->target,
                                       &sub);
                 if (r < 0)
-                        return r == -EINVAL ? fail_input(ret_error, r, "init step '%s': %s", s->id,
+                        return r == -EINVAL ? error_setf(ret_error, r, "init step '%s': %s", s->id,
                                                          strna(sub))
                                             : r;
                 if (asprintf(&s->what, strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, s->port) < 0)
@@ -222,10 +206,10 @@ static int parse_step(SchedInit *i, size_t idx, const json_t *j, InitStep *s, ch
                 s->kind = STEP_WAIT_HTTP;
                 def_ms = 30000;
                 if (!url)
-                        return fail_input(ret_error, -EINVAL,
+                        return error_setf(ret_error, -EINVAL,
                                           "init step '%s': init.wait_http needs url", s->id);
                 if (es && !json_is_integer(es))
-                        return fail_input(ret_error, -EINVAL,
+                        return error_setf(ret_error, -EINVAL,
                                           "init step '%s': expect_status: expected an integer",
                                           s->id);
                 s->url = strdup(url);
@@ -235,7 +219,7 @@ static int parse_step(SchedInit *i, size_t idx, const json_t *j, InitStep *s, ch
                 r = step_build_target(s, i->resolver.resolve ? &placeholder : NULL, &s->target,
                                       &sub);
                 if (r < 0)
-                        return r == -EINVAL ? fail_input(ret_error, r, "init step '%s': %s", s->id,
+                        return r == -EINVAL ? error_setf(ret_error, r, "init step '%s': %s", s->id,
                                                          strna(sub))
                                             : r;
                 s->what = strdup(url);
@@ -245,10 +229,10 @@ static int parse_step(SchedInit *i, size_t idx, const json_t *j, InitStep *s, ch
                 s->kind = STEP_RUN;
                 def_ms = 300000;
                 if (isempty(cmd))
-                        return fail_input(ret_error, -EINVAL,
+                        return error_setf(ret_error, -EINVAL,
                                           "init step '%s': init.run needs command", s->id);
                 if (!i->exec.exec)
-                        return fail_input(ret_error, -EINVAL,
+                        return error_setf(ret_error, -EINVAL,
                                           "init step '%s': init.run needs a way to run commands "
                                           "in the container, none was given",
                                           s->id);
@@ -258,7 +242,7 @@ static int parse_step(SchedInit *i, size_t idx, const json_t *j, InitStep *s, ch
                         return -ENOMEM;
                 s->what = strdup(cmd);
         } else
-                return fail_input(ret_error, -EINVAL, "init step '%s': unknown action '%s'", s->id,
+                return error_setf(ret_error, -EINVAL, "init step '%s': unknown action '%s'", s->id,
                                   uses);
         if (!s->what)
                 return -ENOMEM;
@@ -269,7 +253,7 @@ static int parse_step(SchedInit *i, size_t idx, const json_t *j, InitStep *s, ch
                 timeout = json_object_get(with, "timeout");
         if (timeout && (!json_is_integer(timeout) || json_integer_value(timeout) <= 0 ||
                         json_integer_value(timeout) > (json_int_t) (UINT64_MAX / USEC_PER_MSEC)))
-                return fail_input(ret_error, -EINVAL,
+                return error_setf(ret_error, -EINVAL,
                                   "init step '%s': timeout: expected a positive duration in "
                                   "milliseconds",
                                   s->id);
@@ -289,10 +273,10 @@ int sched_init_new(sd_event *event, const json_t *init, const SchedExec *exec,
                 return -EINVAL;
         if (init && !json_is_null(init)) {
                 if (!json_is_object(init))
-                        return fail_input(ret_error, -EINVAL, "init: expected an object");
+                        return error_setf(ret_error, -EINVAL, "init: expected an object");
                 steps = json_object_get(init, "steps");
                 if (steps && !json_is_array(steps))
-                        return fail_input(ret_error, -EINVAL, "init.steps: expected a list");
+                        return error_setf(ret_error, -EINVAL, "init.steps: expected a list");
         }
 
         i = calloc(1, sizeof(*i));

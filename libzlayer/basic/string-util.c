@@ -414,3 +414,32 @@ int string_table_lookup(const char *const *table, size_t n, const char *s) {
                         return (int) i;
         return -EINVAL;
 }
+
+uint64_t fnv1a64(uint64_t h, const void *data, size_t size) {
+        const uint8_t *p = data;
+
+        for (size_t i = 0; i < size; i++) {
+                h ^= p[i];
+                h *= UINT64_C(0x100000001b3);
+        }
+        return h;
+}
+
+uint64_t fnv1a64_string(const char *s) {
+        return fnv1a64(FNV1A64_INIT, s, strlen(s));
+}
+
+int error_setf(char **ret_error, int r, const char *format, ...) {
+        va_list ap;
+        char *s;
+
+        if (!ret_error)
+                return r;
+        va_start(ap, format);
+        if (vasprintf(&s, format, ap) < 0)
+                s = NULL;
+        va_end(ap);
+        free(*ret_error);
+        *ret_error = s;
+        return r;
+}

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "macro.h"
 
@@ -36,6 +37,19 @@ size_t string_edit_distance(const char *a, const char *b);
  * of up to 3 characters, 2 up to 8, length/3 beyond, and less than the length of both words.
  * Ties go to the earlier candidate. */
 const char *string_suggest(const char *s, const char *const *candidates);
+
+/* Replaces *ret_error with the formatted message (the old one freed) and returns r, so that a
+ * failure is one line: `return error_setf(ret_error, -EINVAL, "...", ...)`. ret_error may be NULL
+ * (no message wanted). Without memory for the message *ret_error becomes NULL and r is still
+ * returned: the error code matters more than its text. */
+int error_setf(char **ret_error, int r, const char *format, ...) _printf_(3, 4);
+
+/* FNV-1a, 64 bits, over size bytes, continuing from h (start with FNV1A64_INIT). Stable across
+ * versions and machines: for names derived from content, never for security. */
+#define FNV1A64_INIT UINT64_C(0xcbf29ce484222325)
+uint64_t fnv1a64(uint64_t h, const void *data, size_t size) _pure_;
+/* Of a NUL-terminated string, from FNV1A64_INIT. */
+uint64_t fnv1a64_string(const char *s) _pure_;
 
 /* NULL-terminated arrays of allocated strings. */
 char **strv_free(char **l);

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* test-string-util.c: prefixes, joins, edit distance, suggestions, string arrays, escaping. */
+#include <errno.h>
+
 #include "string-util.h"
 #include "tests.h"
 
@@ -198,6 +200,28 @@ TEST(escape_for_display) {
                 ASSERT_STREQ(s, cases[i].out);
                 ASSERT_TRUE(strlen(s) <= MAX(cases[i].max, (size_t) 3));
         }
+}
+
+TEST(error_setf) {
+        _cleanup_free_ char *e = NULL;
+
+        ASSERT_EQ(error_setf(NULL, -EINVAL, "ignored %d", 1), -EINVAL);
+        ASSERT_EQ(error_setf(&e, -ENOENT, "no '%s'", "x"), -ENOENT);
+        ASSERT_STREQ(e, "no 'x'");
+        /* The old message is replaced (valgrind and ASan see it freed). */
+        ASSERT_EQ(error_setf(&e, -EIO, "second %s", "try"), -EIO);
+        ASSERT_STREQ(e, "second try");
+}
+
+TEST(fnv1a64) {
+        /* The published FNV-1a 64 test vectors. */
+        ASSERT_EQ(fnv1a64_string(""), UINT64_C(0xcbf29ce484222325));
+        ASSERT_EQ(fnv1a64_string("a"), UINT64_C(0xaf63dc4c8601ec8c));
+        ASSERT_EQ(fnv1a64_string("foobar"), UINT64_C(0x85944171f73967e8));
+        /* In pieces, the same as at once. */
+        ASSERT_EQ(fnv1a64(fnv1a64(FNV1A64_INIT, "foo", 3), "bar", 3), fnv1a64_string("foobar"));
+        ASSERT_EQ(fnv1a64(FNV1A64_INIT, "\0\1", 2),
+                  fnv1a64(fnv1a64(FNV1A64_INIT, "\0", 1), "\1", 1));
 }
 
 TEST(string_table_lookup) {

@@ -18,7 +18,12 @@
  * Every asynchronous function returns >= 0 when its done callback will be called exactly once,
  * later, from the event loop (never from inside the call), and < 0 when it could not start (done
  * is then never called). error is NULL on success, else a message naming what failed ("pull of
- * 'nginx:1': manifest unknown"); r the negative errno. */
+ * 'nginx:1': manifest unknown"); r the negative errno.
+ *
+ * -ENOTCONN (from the call or in done) means the daemon behind the call did not answer: it is
+ * not running, it went away before replying (killed, restarting), or it did not reply in time.
+ * Nothing is known about whether the request took effect; it is no verdict on the container, so
+ * the reconciler retries later instead of counting a failure of the replica. */
 
 /* ---- containers (zl-runtimed) -------------------------------------------------------------- */
 

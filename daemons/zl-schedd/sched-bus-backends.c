@@ -74,13 +74,24 @@ static void pending_unlink_free(Pending *p) {
         free(p);
 }
 
-/* The errno and "Method: message" of an error reply; 0 for a method return. */
+/* The errno and "Method: message" of an error reply; 0 for a method return. The bus's own
+ * errors for a peer that is absent, went away before replying or never replied are all
+ * -ENOTCONN (see sched-backends.h): the caller retries rather than judging the container. */
 static int reply_error(sd_bus_message *m, const char *method, char **ret_msg) {
         const sd_bus_error *e = sd_bus_message_get_error(m);
         int r;
 
         if (!e)
                 return 0;
+        if (sd_bus_error_has_names(e, SD_BUS_ERROR_NO_REPLY, SD_BUS_ERROR_SERVICE_UNKNOWN,
+                                   SD_BUS_ERROR_NAME_HAS_NO_OWNER, SD_BUS_ERROR_DISCONNECTED,
+                                   SD_BUS_ERROR_TIMEOUT)) {
+                if (asprintf(ret_msg, "%s: no answer from %s (%s)", method,
+                             streq(method, "SetRoutes") ? "zl-proxyd" : "zl-runtimed",
+                             e->message ?: e->name) < 0)
+                        *ret_msg = NULL;
+                return -ENOTCONN;
+        }
         r = zl_bus_error_to_errno(e);
         if (r <= 0)
                 r = EIO;

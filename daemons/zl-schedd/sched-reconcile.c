@@ -86,6 +86,7 @@ struct Instance {
         uint64_t mark_serial;
         uint64_t run_serial; /* when it was seen running: lists older than that miss it */
         bool stop_failed; /* go straight to remove */
+        bool backend_lost; /* its last exec got no answer from the runtime (-ENOTCONN) */
 };
 
 /* A replica: (deployment, service, index). */
@@ -461,6 +462,8 @@ static void exec_done(int r, const char *error, int exit_code, const char *out, 
                         *p = c->next;
                         break;
                 }
+        /* The last command decides: a step that failed after the runtime came back failed. */
+        c->inst->backend_lost = r == -ENOTCONN;
         free(c);
         done(r < 0 ? r : 0, exit_code, ud);
 }
@@ -803,6 +806,21 @@ static void deployment_fail(SchedReconciler *r, const char *deployment, const ch
         schedule_pass(r);
 }
 
+/* A container of the slot was cut off on its way up by a runtime that did not answer: it is
+ * removed (once the runtime is back) and made again, with no failure counted. */
+static void slot_interrupted(Slot *s, Instance *i, const char *reason) {
+        SchedReconciler *r = s->r;
+
+        slot_message_printf(s, "waiting for the runtime: %s", reason);
+        instance_retire(i, false);
+        emit(r, s->deployment, "warning",
+             json_pack("{s:s, s:i, s:s}", "service", s->service, "replica", (int) s->index,
+                       "message", s->message ?: reason));
+        /* The first backoff step: soon enough after the runtime is back, no busy loop while it
+         * is away. */
+        slot_wait_restart(s, sched_rbackoff_delay(1, r->backoff_base_usec, r->backoff_cap_usec));
+}
+
 /* A container of the slot failed to come up (create, init): errors.on_init_failure. */
 static void slot_init_failed(Slot *s, Instance *i, const char *reason) {
         SchedReconciler *r = s->r;
@@ -848,6 +866,15 @@ static void slot_init_failed(Slot *s, Instance *i, const char *reason) {
                         deployment_fail(r, s->deployment, s->service, s->index, m);
         }
         schedule_pass(r);
+}
+
+/* As slot_init_failed(), for a failure with that errno: a backend that did not answer
+ * (-ENOTCONN, see sched-backends.h) is no failure of the container. */
+static void slot_up_failed(Slot *s, Instance *i, int error, const char *reason) {
+        if (error == -ENOTCONN)
+                slot_interrupted(s, i, reason);
+        else
+                slot_init_failed(s, i, reason);
 }
 
 static void on_removed(int rr, const char *error, void *userdata) {
@@ -1136,7 +1163,7 @@ static void on_started(int rr, const char *error, void *userdata) {
                 }
                 if (asprintf(&m, "start: %s", error ?: strerror(-rr)) < 0)
                         m = NULL;
-                slot_init_failed(i->slot, i, m ?: "start failed");
+                slot_up_failed(i->slot, i, rr, m ?: "start failed");
                 return;
         }
         i->running = true;
@@ -1163,7 +1190,7 @@ static void instance_do_start(Instance *i) {
         if (k < 0) {
                 i->call = mfree(i->call);
                 if (i->slot)
-                        slot_init_failed(i->slot, i, "start could not be requested");
+                        slot_up_failed(i->slot, i, k, "start could not be requested");
         }
 }
 
@@ -1182,7 +1209,7 @@ static void on_init_done(int rr, const char *step_id, const char *reason, unsign
                 return;
         }
         if (rr < 0) {
-                slot_init_failed(i->slot, i, m ?: "init failed");
+                slot_up_failed(i->slot, i, i->backend_lost ? -ENOTCONN : rr, m ?: "init failed");
                 return;
         }
         instance_do_start(i);
@@ -1226,7 +1253,7 @@ static void on_created(int rr, const char *error, const char *id, void *userdata
         if (rr < 0) {
                 if (asprintf(&m, "create: %s", error ?: strerror(-rr)) < 0)
                         m = NULL;
-                slot_init_failed(s, i, m ?: "create failed");
+                slot_up_failed(s, i, rr, m ?: "create failed");
                 return;
         }
         emit(r, s->deployment, "replica_created",
@@ -1298,7 +1325,7 @@ static void slot_create(Slot *s, const SchedDeployment *d, const json_t *svc, co
         if (k < 0) {
                 i->call = mfree(i->call);
                 i->pulling = false;
-                slot_init_failed(s, i, "create could not be requested");
+                slot_up_failed(s, i, k, "create could not be requested");
         }
 }
 

@@ -575,6 +575,48 @@ TEST(init_failure_backoff_then_success) {
         env_done(&e);
 }
 
+/* A runtime that does not answer (-ENOTCONN: killed, restarting) while a replica comes up is
+ * no failure of the replica, whatever on_init_failure says: it is made again. */
+TEST(runtime_gone_during_init_and_start) {
+        Env e;
+        Want ready = { "app", "web", 1, "ready" };
+        _cleanup_free_ char *y = NULL;
+
+        env_init(&e, true);
+        ASSERT_OK(fake_backends_fail(e.fb, FAKE_OP_EXEC, NULL, ENOTCONN, "Exec: no answer", 2));
+        ASSERT_OK(fake_backends_fail(e.fb, FAKE_OP_START, NULL, ENOTCONN, "Start: no answer", 1));
+        ASSERT_OK(fake_backends_fail(e.fb, FAKE_OP_CREATE, NULL, ENOTCONN, "Create: no answer", 1));
+        ASSERT_TRUE(asprintf(&y, INIT_FMT, "fail") >= 0);
+        deploy(&e, y, 0);
+        RUN_UNTIL(&e, status_is, &ready);
+        RUN_UNTIL(&e, healthy_is, &ready);
+        ASSERT_EQ(count_events(&e, "failed", NULL), 0U);
+        ASSERT_EQ(count_events(&e, "replica_failed", NULL), 0U);
+        ASSERT_GE(count_events(&e, "warning", "web"), 4U);
+        /* one create refused, two cut off in init, one at start, then the one that runs */
+        ASSERT_EQ(fake_backends_count_calls(e.fb, FAKE_OP_CREATE, NULL), 5U);
+        ASSERT_EQ(running_containers(&e, "web"), 1U);
+        ASSERT_EQ(fake_backends_n_containers(e.fb), 1U); /* the cut-off ones removed */
+        env_done(&e);
+}
+
+/* A step that fails for real after the runtime came back still fails the replica. */
+TEST(runtime_back_then_init_fails) {
+        Env e;
+        Want failed = { "app", NULL, 0, "failed" };
+        _cleanup_free_ char *y = NULL;
+
+        env_init(&e, true);
+        ASSERT_OK(fake_backends_fail(e.fb, FAKE_OP_EXEC, NULL, ENOTCONN, "Exec: no answer", 1));
+        ASSERT_OK(fake_backends_set_exec_result(e.fb, NULL, 1, NULL, "boom"));
+        ASSERT_TRUE(asprintf(&y, INIT_FMT, "fail") >= 0);
+        deploy(&e, y, 0);
+        RUN_UNTIL(&e, status_is, &failed);
+        ASSERT_EQ(fake_backends_count_calls(e.fb, FAKE_OP_CREATE, NULL), 2U);
+        ASSERT_EQ(count_events(&e, "replica_failed", "web"), 1U);
+        env_done(&e);
+}
+
 static const char *const DEPENDS_FMT = "version: v1\n"
                                        "deployment: app\n"
                                        "services:\n"

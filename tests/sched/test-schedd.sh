@@ -8,8 +8,9 @@
 # request; Scale; a job (TriggerJob, JobFinished) and a cron service; dependency order in the
 # event log; invalid specs, unknown images, failing init, failing health checks and dependency
 # timeouts fail with the service named; zl-schedd killed with -9 mid-deploy finishes the deploy
-# after a restart and keeps the healthy containers; a named volume outlives a replacement and a
-# tmpfs is mounted; Stop leaves nothing behind.
+# after a restart and keeps the healthy containers, and so do zl-runtimed, zl-proxyd and zl-netd
+# killed with -9 mid-deploy; a named volume outlives a replacement and a tmpfs is mounted; Stop
+# leaves nothing behind.
 #
 # The whole test runs in a network and mount namespace of its own (tests/lib/netns.sh): the
 # registry, the proxy's listeners, the bridge, the veths and the Raft port never touch the host.
@@ -746,6 +747,89 @@ else
         zl_not_ok "the first service of the crash deployment gets healthy" "$(logs)"
 fi
 sched Stop ssu crash "" 1 > /dev/null 2>&1
+
+# ---- zl-runtimed, zl-proxyd and zl-netd killed with -9 mid-deploy ---------------------------------
+# Containers run under monitors of their own and the proxy restores its routes: once each daemon
+# is back the deploy completes, the replicas that were up keep running, and the routes are right.
+PEER_PORT=$((WEB_PORT + 7))
+cat > "$ZL_TMP/peers.yaml" << EOF
+version: v1
+deployment: peers
+services:
+  front:
+    image:
+      name: $IMAGE
+    command:
+      entrypoint: ["/bin/sh", "-c"]
+      args: ["exec httpd -f -p 8080 -h /www"]
+    endpoints:
+      - name: http
+        protocol: http
+        port: $PEER_PORT
+        target_port: 8080
+        expose: public
+    scale:
+      mode: fixed
+      replicas: 2
+    health:
+      interval: 500ms
+      retries: 1
+      check:
+        type: command
+        command: "true"
+    stop_grace_period: 1s
+  late:
+    image:
+      name: $IMAGE
+    command:
+      entrypoint: ["/bin/sh", "-c"]
+      args: ["sleep 8; touch /tmp/ok; exec httpd -f -p 8080 -h /www"]
+    depends:
+      - service: front
+        condition: healthy
+    health:
+      interval: 500ms
+      retries: 1
+      check:
+        type: command
+        command: "test -f /tmp/ok"
+    scale:
+      mode: fixed
+      replicas: 1
+    stop_grace_period: 1s
+EOF
+deploy "$ZL_TMP/peers.yaml" > /dev/null
+front_healthy() {
+        [ "$(dep_q peers '[.services.front.replicas[] | select(.health == "healthy")] | length')" -eq 2 ] &&
+                ! status_is peers ready
+}
+# restart_killed NAME BINARY BUS-NAME PATH: kill -9, then start it again.
+restart_killed() {
+        kill -KILL "${ZL_PID[$1]}"
+        zl_wait_exit "$1" 10
+        zl_daemon_start "$1" "$2" && zl_wait_state "$3" "$4" running 30
+}
+if wait_for 120 front_healthy; then
+        front_ids=$(container_ids peers front)
+        if restart_killed zl-runtimed "$runtimed" $RB $RP && restart_killed zl-proxyd "$proxyd" $PB $PP &&
+                restart_killed zl-netd "$netd" $NB $NP; then
+                zl_ok "zl-runtimed, zl-proxyd and zl-netd killed with -9 mid-deploy start again"
+        else
+                zl_not_ok "the killed daemons start again" "$(logs)"
+                zl_done
+        fi
+        check "the deploy completes after the daemons came back" 180 status_is peers ready
+        zl_check "the replicas that were up kept their containers" \
+                test "$(container_ids peers front)" = "$front_ids"
+        check "the proxy routes to both front replicas again" 60 routes_match_healthy peers front \
+                peers.front.http 8080 2
+        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$PEER_PORT/")
+        zl_check "front answers through the restarted proxy" test "$code" = 200
+else
+        zl_not_ok "the front service of the peers deployment gets healthy" "$(logs)"
+fi
+sched Stop ssu peers "" 1 > /dev/null 2>&1
+wait_for 60 sh -c "! busctl --address='$ZLAYER_BUS_ADDRESS' call $SB $SP $SB GetDeployment s peers"
 
 # ---- storage: a named volume outlives a replacement, a tmpfs is mounted --------------------------
 write_vols() { # V

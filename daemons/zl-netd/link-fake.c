@@ -24,6 +24,7 @@ typedef struct FakeLink {
         X(netns_open)                                                                              \
         X(netns_configure)                                                                         \
         X(link_exists)                                                                             \
+        X(neigh_replace)                                                                           \
         X(link_delete)                                                                             \
         X(link_list)                                                                               \
         X(firewall_apply)                                                                          \
@@ -48,6 +49,11 @@ typedef struct Fake {
         size_t n_links;
         unsigned n_calls[_FAKE_OP_MAX];
         int fail[_FAKE_OP_MAX];
+        struct {
+                IpPrefix dst;
+                struct ether_addr mac;
+        } neigh[FAKE_LINKS_MAX];
+        size_t n_neigh;
         NetdNetnsConfig last_config;
         bool have_config;
         bool firewall;
@@ -225,6 +231,40 @@ static int fake_link_exists(void *state, const char *ifname) {
         return fake_done(f, FAKE_OP_link_exists, !!fake_find(f, ifname));
 }
 
+static bool fake_neigh_is(const IpPrefix *p, const InAddrUnion *a, int family) {
+        return p->family == family &&
+               memcmp(&p->address, a,
+                      family == AF_INET ? sizeof(struct in_addr) : sizeof(struct in6_addr)) == 0;
+}
+
+static int fake_neigh_replace(void *state, const char *ifname, const IpPrefix *addresses,
+                              size_t n_addresses, const struct ether_addr *mac) {
+        Fake *f = state;
+        int r;
+
+        r = fake_enter(f, FAKE_OP_neigh_replace);
+        if (r < 0)
+                return r;
+        if (!fake_find(f, ifname))
+                return -ENODEV;
+        for (size_t i = 0; i < n_addresses; i++) {
+                size_t k;
+
+                for (k = 0; k < f->n_neigh; k++)
+                        if (fake_neigh_is(&f->neigh[k].dst, &addresses[i].address,
+                                          addresses[i].family))
+                                break;
+                if (k == f->n_neigh) {
+                        if (f->n_neigh >= ELEMENTSOF(f->neigh))
+                                return -ENOSPC;
+                        f->n_neigh++;
+                }
+                f->neigh[k].dst = addresses[i];
+                f->neigh[k].mac = *mac;
+        }
+        return fake_done(f, FAKE_OP_neigh_replace, 0);
+}
+
 static int fake_link_delete(void *state, const char *ifname) {
         Fake *f = state;
         FakeLink *k;
@@ -300,6 +340,7 @@ const NetdLinkOps netd_link_fake_ops = {
         .netns_open = fake_netns_open,
         .netns_configure = fake_netns_configure,
         .link_exists = fake_link_exists,
+        .neigh_replace = fake_neigh_replace,
         .link_delete = fake_link_delete,
         .link_list = fake_link_list,
         .firewall_apply = fake_firewall_apply,
@@ -341,6 +382,15 @@ unsigned netd_link_fake_n_calls(NetdLink *l, const char *op) {
 
         assert(o >= 0);
         return fake_of(l)->n_calls[o];
+}
+
+const struct ether_addr *netd_link_fake_neigh(NetdLink *l, const InAddrUnion *a, int family) {
+        Fake *f = fake_of(l);
+
+        for (size_t k = 0; k < f->n_neigh; k++)
+                if (fake_neigh_is(&f->neigh[k].dst, a, family))
+                        return &f->neigh[k].mac;
+        return NULL;
 }
 
 const NetdNetnsConfig *netd_link_fake_last_netns_config(NetdLink *l) {

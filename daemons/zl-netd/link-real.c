@@ -4,6 +4,7 @@
 #include <libmnl/libmnl.h>
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
+#include <linux/neighbour.h>
 #include <linux/ip.h>
 #include <linux/nsfs.h>
 #include <linux/rtnetlink.h>
@@ -211,6 +212,18 @@ static int link_set_arp_notify(struct mnl_socket *nl, uint32_t *seq, int ifindex
         return nl_call(nl, seq, nlh, false, ack_cb, NULL);
 }
 
+static int link_set_address(struct mnl_socket *nl, uint32_t *seq, int ifindex,
+                            const struct ether_addr *mac) {
+        char buf[NL_MSG_SIZE] = {};
+        struct nlmsghdr *nlh = nl_request(buf, RTM_NEWLINK, 0);
+        struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof *ifm);
+
+        ifm->ifi_family = AF_UNSPEC;
+        ifm->ifi_index = ifindex;
+        mnl_attr_put(nlh, IFLA_ADDRESS, ETH_ALEN, mac);
+        return nl_call(nl, seq, nlh, false, ack_cb, NULL);
+}
+
 static int address_add(struct mnl_socket *nl, uint32_t *seq, int ifindex, const IpPrefix *a) {
         char buf[NL_MSG_SIZE] = {};
         struct nlmsghdr *nlh = nl_request(buf, RTM_NEWADDR, NLM_F_CREATE | NLM_F_REPLACE);
@@ -283,6 +296,7 @@ static int real_bridge_ensure(void *state, const char *name, uint32_t mtu,
         struct nlmsghdr *nlh;
         struct ifinfomsg *ifm;
         struct nlattr *linkinfo;
+        struct ether_addr mac;
         LinkInfo info;
         int r, ifindex;
 
@@ -306,6 +320,13 @@ static int real_bridge_ensure(void *state, const char *name, uint32_t mtu,
         if (!streq(info.kind, "bridge"))
                 return log_debug_errno(ENOTTY, "Link '%s' exists and is not a bridge ('%s').", name,
                                        info.kind);
+        /* Set, not left to the kernel (see netd_bridge_mac()). */
+        netd_bridge_mac(name, n_addresses > 0 ? &addresses[0] : NULL, &mac);
+        if (!info.have_mac || memcmp(&info.mac, &mac, sizeof mac) != 0) {
+                r = link_set_address(real->nl, &real->seq, ifindex, &mac);
+                if (r < 0)
+                        return r;
+        }
 
         for (size_t i = 0; i < n_addresses; i++) {
                 r = address_add(real->nl, &real->seq, ifindex, &addresses[i]);
@@ -559,6 +580,36 @@ static int real_link_exists(void *state, const char *ifname) {
         return r < 0 ? r : 1;
 }
 
+static int real_neigh_replace(void *state, const char *ifname, const IpPrefix *addresses,
+                              size_t n_addresses, const struct ether_addr *mac) {
+        Real *real = state;
+        int ifindex, r;
+
+        if (!mac || (n_addresses > 0 && !addresses))
+                return -EINVAL;
+        ifindex = link_get(real->nl, &real->seq, ifname, NULL);
+        if (ifindex < 0)
+                return ifindex;
+        for (size_t i = 0; i < n_addresses; i++) {
+                char buf[NL_MSG_SIZE] = {};
+                struct nlmsghdr *nlh = nl_request(buf, RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE);
+                struct ndmsg *ndm = mnl_nlmsg_put_extra_header(nlh, sizeof *ndm);
+                int family = addresses[i].family;
+
+                if (family != AF_INET && family != AF_INET6)
+                        return -EAFNOSUPPORT;
+                ndm->ndm_family = family;
+                ndm->ndm_ifindex = ifindex;
+                ndm->ndm_state = NUD_STALE;
+                mnl_attr_put(nlh, NDA_DST, family == AF_INET ? 4 : 16, &addresses[i].address);
+                mnl_attr_put(nlh, NDA_LLADDR, ETH_ALEN, mac);
+                r = nl_call(real->nl, &real->seq, nlh, false, ack_cb, NULL);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 static int real_link_delete(void *state, const char *ifname) {
         char buf[NL_MSG_SIZE] = {};
         Real *real = state;
@@ -645,6 +696,7 @@ const NetdLinkOps netd_link_real_ops = {
         .netns_open = real_netns_open,
         .netns_configure = real_netns_configure,
         .link_exists = real_link_exists,
+        .neigh_replace = real_neigh_replace,
         .link_delete = real_link_delete,
         .link_list = real_link_list,
         .firewall_apply = real_firewall_apply,

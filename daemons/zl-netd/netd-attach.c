@@ -437,6 +437,16 @@ static int netd_attach_kernel(Netd *n, const char *container_id, const char *net
         if (r < 0)
                 return log_debug_errno(r, "Failed to configure '%s' in '%s': %m",
                                        NETD_CONTAINER_IFNAME, netns_path);
+        /* The addresses may have belonged to containers that are gone: what this namespace
+         * cached for them must name the new owner now. The gratuitous ARP of arp_notify does
+         * not reach us reliably (it leaves before the veth's carrier is up). Without this the
+         * container still works, but the proxy may reach it only once the old entry expired. */
+        r = ops->neigh_replace(n->link->state, n->bridge, cfg.addresses, cfg.n_addresses, ret_mac);
+        if (r < 0)
+                log_warning_errno(r,
+                                  "Failed to update the neighbour entries on '%s' for '%s', "
+                                  "connections to it may stall until they expire: %m",
+                                  n->bridge, container_id);
         return 0;
 }
 

@@ -48,8 +48,8 @@ typedef struct NetdLinkOps {
         void (*done)(void *state);
 
         /* Creates the bridge if missing (an existing link of that name must be a bridge:
-         * -ENOTTY otherwise), gives it the addresses (keeping any it has), sets the MTU and
-         * brings it up. */
+         * -ENOTTY otherwise), gives it the addresses (keeping any it has), a fixed hardware
+         * address (netd_bridge_mac()), sets the MTU and brings it up. */
         int (*bridge_ensure)(void *state, const char *name, uint32_t mtu, const IpPrefix *addresses,
                              size_t n_addresses);
         /* Turns on forwarding for a family in our namespace. */
@@ -68,6 +68,13 @@ typedef struct NetdLinkOps {
                                struct ether_addr *ret_mac);
         /* 1 if the link exists in our namespace, 0 if not. */
         int (*link_exists)(void *state, const char *ifname);
+        /* Points the neighbour entries of our namespace for these addresses on link ifname at
+         * mac, replacing what is cached there (as stale, so the kernel confirms it on use). An
+         * address freed by one container and given to the next would otherwise keep the old
+         * owner's hardware address here until the entry expires, and connections to the new
+         * owner would stall that long. */
+        int (*neigh_replace)(void *state, const char *ifname, const IpPrefix *addresses,
+                             size_t n_addresses, const struct ether_addr *mac);
         /* Deletes a link of our namespace (a veth takes its peer with it); -ENODEV if none. */
         int (*link_delete)(void *state, const char *ifname);
         /* Names of the links in our namespace starting with prefix, as a NULL-terminated
@@ -79,6 +86,13 @@ typedef struct NetdLinkOps {
         /* Removes the table if it exists; nothing else is touched. */
         int (*firewall_remove)(void *state, char **reterr_message);
 } NetdLinkOps;
+
+/* The bridge's hardware address: locally administered, from its name and first address, so the
+ * same on every start of the node and different between nodes. A Linux bridge left to itself
+ * takes the lowest address of its ports, so it changes as containers come and go, and every
+ * container's cached entry for its gateway then points nowhere until it expires: all traffic
+ * between the node and its containers stalls for up to half a minute. */
+void netd_bridge_mac(const char *name, const IpPrefix *first_address, struct ether_addr *ret);
 
 extern const NetdLinkOps netd_link_real_ops;
 extern const NetdLinkOps netd_link_fake_ops;
@@ -106,6 +120,8 @@ int netd_link_fake_add_link(NetdLink *l, const char *ifname);
 void netd_link_fake_fail_next(NetdLink *l, const char *op, int error);
 /* How often operation `op` succeeded since the back end was made. */
 unsigned netd_link_fake_n_calls(NetdLink *l, const char *op);
+/* The hardware address the last neigh_replace set for address a (NULL if none did). */
+const struct ether_addr *netd_link_fake_neigh(NetdLink *l, const InAddrUnion *a, int family);
 /* What the last successful netns_configure was given (NULL before any). */
 const NetdNetnsConfig *netd_link_fake_last_netns_config(NetdLink *l);
 bool netd_link_fake_firewall_active(NetdLink *l);

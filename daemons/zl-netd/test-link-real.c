@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <net/if.h>
+#include <netinet/ether.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <stdio.h>
@@ -38,9 +39,47 @@ TEST(netns_open) {
         close(ns);
 }
 
+/* The hardware address that follows the word `keyword` in the output of the iproute2 command
+ * cmd, as ether_ntoa() writes it; "" when there is none. */
+static const char *ip_lladdr(const char *cmd, const char *keyword) {
+        static char buf[64];
+        char word[32];
+        struct ether_addr ea;
+        FILE *f;
+
+        f = popen(cmd, "r");
+        ASSERT_NOT_NULL(f);
+        buf[0] = 0;
+        while (fscanf(f, "%31s", word) == 1)
+                if (streq(word, keyword)) {
+                        if (fscanf(f, "%31s", word) == 1 && ether_aton_r(word, &ea))
+                                snprintf(buf, sizeof buf, "%s", ether_ntoa(&ea));
+                        break;
+                }
+        pclose(f);
+        return buf;
+}
+
+/* Of a link of our namespace. */
+static const char *link_lladdr(const char *ifname) {
+        char cmd[128];
+
+        snprintf(cmd, sizeof cmd, "ip -o link show dev %s", ifname);
+        return ip_lladdr(cmd, "link/ether");
+}
+
+/* Of our neighbour entry for address on ifname. */
+static const char *neigh_lladdr(const char *ifname, const char *address) {
+        char cmd[128];
+
+        snprintf(cmd, sizeof cmd, "ip neigh show dev %s to %s", ifname, address);
+        return ip_lladdr(cmd, "lladdr");
+}
+
 TEST(bridge_and_veth) {
         _cleanup_(netd_link_freep) NetdLink *l = NULL;
         _cleanup_strv_free_ char **names = NULL;
+        struct ether_addr want;
         IpPrefix gw;
         int ns, ns2;
 
@@ -52,6 +91,16 @@ TEST(bridge_and_veth) {
         ASSERT_OK(l->ops->bridge_ensure(l->state, "tbr0", 1500, &gw, 1));
         ASSERT_EQ(l->ops->link_exists(l->state, "tbr0"), 1);
         ASSERT_EQ(l->ops->link_exists(l->state, "nosuch0"), 0);
+
+        /* The bridge's hardware address is ours, and stays when a port with a lower one
+         * joins (the kernel would otherwise take the port's). */
+        netd_bridge_mac("tbr0", &gw, &want);
+        ASSERT_STREQ(link_lladdr("tbr0"), ether_ntoa(&want));
+        ASSERT_TRUE(system("ip link add tlow0 address 02:00:00:00:00:01 type veth "
+                           "peer name tlow1 && "
+                           "ip link set tlow0 master tbr0 up") == 0);
+        ASSERT_STREQ(link_lladdr("tbr0"), ether_ntoa(&want));
+        ASSERT_OK(l->ops->link_delete(l->state, "tlow0"));
 
         ns = netd_test_new_netns();
         ASSERT_OK(l->ops->veth_create(l->state, &(NetdVethConfig){ .host_ifname = "tv-host",
@@ -119,6 +168,17 @@ TEST(netns_configure) {
         ASSERT_STREQ(netd_test_tcp_source(ns, "10.98.0.9", netd_test_host_ns), "10.98.0.1");
         /* Loopback is up inside. */
         ASSERT_STREQ(netd_test_tcp_source(ns, "127.0.0.1", ns), "127.0.0.1");
+
+        /* The host's neighbour entry follows neigh_replace: first a stale owner's address (as
+         * left by a container that had 10.98.0.9 before), then the real one, which the host
+         * reaches at once. */
+        ASSERT_OK(l->ops->neigh_replace(l->state, "tbr1", cfg.addresses, 1,
+                                        &(struct ether_addr){ { 0x02, 0, 0, 0, 0, 0x01 } }));
+        ASSERT_STREQ(neigh_lladdr("tbr1", "10.98.0.9"), "2:0:0:0:0:1");
+        ASSERT_OK(l->ops->neigh_replace(l->state, "tbr1", cfg.addresses, 1, &mac));
+        ASSERT_STREQ(neigh_lladdr("tbr1", "10.98.0.9"), ether_ntoa(&mac));
+        ASSERT_STREQ(netd_test_tcp_source(ns, "10.98.0.9", netd_test_host_ns), "10.98.0.1");
+        ASSERT_ERROR(l->ops->neigh_replace(l->state, "nosuch0", cfg.addresses, 1, &mac), ENODEV);
 
         /* A missing interface inside. */
         cfg.ifname = "eth5";

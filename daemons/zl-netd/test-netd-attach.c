@@ -181,6 +181,26 @@ TEST(attach_detach) {
         again = netd_attachment_free(again);
         ASSERT_OK(netd_attach(e.netd, "web-2", ns1, NULL, &again));
         ASSERT_STREQ(addr_str(&again->addresses[0]), "10.200.0.2/24");
+        /* ... and our neighbour entry for it names its new owner, not web-1. */
+        ASSERT_NOT_NULL(netd_link_fake_neigh(e.link, &again->addresses[0].address, AF_INET));
+        ASSERT_TRUE(memcmp(netd_link_fake_neigh(e.link, &again->addresses[0].address, AF_INET),
+                           &again->mac, sizeof again->mac) == 0);
+        ASSERT_TRUE(memcmp(netd_link_fake_neigh(e.link, &b->addresses[0].address, AF_INET), &b->mac,
+                           sizeof b->mac) == 0);
+        ASSERT_EQ(netd_link_fake_n_calls(e.link, "neigh_replace"), 3u);
+        netd_free(e.netd);
+}
+
+/* The neighbour entries are a help, not a condition: the attach stands without them. */
+TEST(neigh_failure_keeps_attach) {
+        _cleanup_(netd_attachment_freep) NetdAttachment *a = NULL;
+        Env e;
+
+        env_init(&e, NULL);
+        netd_link_fake_fail_next(e.link, "neigh_replace", EIO);
+        ASSERT_OK(netd_attach(e.netd, "c", new_netns(), NULL, &a));
+        ASSERT_EQ(a->n_addresses, 1u);
+        ASSERT_NULL(netd_link_fake_neigh(e.link, &a->addresses[0].address, AF_INET));
         netd_free(e.netd);
 }
 

@@ -26,61 +26,13 @@ ZL_NETNS_MOUNT=1 ZL_NETNS_REQUIRED=1
 . "$(dirname "$0")/../lib/netns.sh"
 
 . "$(dirname "$0")/../bus/lib.sh"
-[ "$(id -u)" -eq 0 ] || zl_skip_all "containers need root"
-mkdir -p /run/netns && mount -t tmpfs -o mode=0755 zl-schedd-test /run/netns ||
-        zl_skip_all "cannot mount a tmpfs on /run/netns"
-for tool in dbus-daemon busctl gdbus docker-registry skopeo python3 curl jq ip wrk; do
-        command -v "$tool" > /dev/null || zl_skip_all "$tool is not installed"
-done
-[ -x /bin/busybox ] || zl_skip_all "/bin/busybox is not installed (busybox-static)"
-export ZLAYER_LOG_TARGET=stderr ZL_MONITOR_PATH=$monitor
-
-SB=org.zlayer.Scheduler1 SP=/org/zlayer/Scheduler1
-RB=org.zlayer.Runtime1 RP=/org/zlayer/Runtime1
-PB=org.zlayer.Proxy1 PP=/org/zlayer/Proxy1
-NB=org.zlayer.Network1 NP=/org/zlayer/Network1
 BRIDGE=zlsd0
 WEB_PORT=18080
-
-zl_test_setup
-bus() {
-        busctl --address="$ZLAYER_BUS_ADDRESS" "$@"
-}
-sched() {
-        bus --timeout=120 call $SB $SP $SB "$@"
-}
-remove_all() {
-        local id
-        [ -n "${ZLAYER_BUS_ADDRESS:-}" ] || return 0
-        for id in $(bus call $RB $RP $RB ListContainers 'a{sv}' 0 2> /dev/null |
-                grep -oE '"[0-9a-f]{64}"' | tr -d '"'); do
-                bus call $RB $RP $RB RemoveContainer sb "$id" true > /dev/null 2>&1
-        done
-        return 0
-}
-cleanup() {
-        [ -n "${ZL_PID[zl-schedd]:-}" ] && kill -TERM "${ZL_PID[zl-schedd]}" 2> /dev/null
-        remove_all
-        "$fixtures/registry.sh" stop "$ZL_TMP/reg" > /dev/null 2>&1
-        zl_cleanup
-        ip link del "$BRIDGE" 2> /dev/null
-}
-trap cleanup EXIT
-out=$ZL_TMP/out err=$ZL_TMP/err
+. "$(dirname "$0")/../lib/sched.sh"
+sched_setup gdbus wrk
 
 # ---- helpers -------------------------------------------------------------------------------
 
-# wait_for TIMEOUT_S COMMAND...: polls every 0.25 s until the command succeeds, at most
-# TIMEOUT_S seconds (by the clock: a slow command counts).
-wait_for() {
-        local deadline=$((SECONDS + $1))
-        shift
-        while :; do
-                "$@" > /dev/null 2>&1 && return 0
-                [ "$SECONDS" -lt "$deadline" ] || return 1
-                sleep 0.25
-        done
-}
 # dep NAME: GetDeployment's JSON ("" when it fails).
 dep() {
         bus --json=short call $SB $SP $SB GetDeployment s "$1" 2> /dev/null | jq -r '.data[0]'
@@ -163,85 +115,12 @@ gcall() {
         gdbus call --address "$ZLAYER_BUS_ADDRESS" --dest $SB --object-path $SP \
                 --method "$SB.$1" "${@:2}"
 }
-logs() {
-        local d
-        for d in zl-schedd zl-runtimed zl-netd zl-proxyd; do
-                echo "---- $d"
-                tail -n 40 "$ZL_TMP/$d/log" 2> /dev/null
-        done
-}
-# check DESCRIPTION TIMEOUT COMMAND...: ok once the command succeeds within the timeout.
-check() {
-        local desc=$1 timeout=$2
-        shift 2
-        if wait_for "$timeout" "$@"; then
-                zl_ok "$desc"
-        else
-                zl_not_ok "$desc" "command: $*" "$(logs)"
-        fi
-}
 
-# ---- fixtures: images and a registry --------------------------------------------------------
-if ! "$fixtures/build-images.py" "$ZL_TMP/images" > "$ZL_TMP/build.log" 2>&1; then
-        zl_not_ok "the fixture images build" "$(cat "$ZL_TMP/build.log")"
-        zl_done
-fi
-export ZL_FIXTURE_IMAGES=$ZL_TMP/images
-eval "$("$fixtures/registry.sh" start "$ZL_TMP/reg")" || zl_skip_all "no registry"
-if ! "$fixtures/registry.sh" push "$ZL_TMP/reg" > "$ZL_TMP/push.log" 2>&1; then
-        zl_not_ok "the fixtures are pushed" "$(cat "$ZL_TMP/push.log")"
-        zl_done
-fi
-IMAGE=$REGISTRY/zlayer/httpd:latest
-zl_ok "the fixture registry $REGISTRY serves $IMAGE"
-
-# ---- the daemons -----------------------------------------------------------------------------
-printf 'nameserver 127.0.0.53\n' > "$ZL_TMP/resolv.conf"
-cat > "$ZL_TMP/netd.conf" << CONF
-cluster_cidr = 10.251.0.0/16
-node_prefix_length = 24
-node_index = 7
-bridge = $BRIDGE
-resolv_conf = $ZL_TMP/resolv.conf
-CONF
-cat > "$ZL_TMP/proxyd.conf" << CONF
-access_log = $ZL_TMP/access.log
-CONF
-RAFT_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])')
-cat > "$ZL_TMP/schedd.conf" << CONF
-# test configuration
-node_id = test-node
-node_address = 127.0.0.1
-public_address = 127.0.0.1
-raft_address = 127.0.0.1:$RAFT_PORT
-raft_id = 1
-resync_interval = 2s
-health_deadline = 20s
-CONF
-export ZLAYER_NETD_CONFIG=$ZL_TMP/netd.conf ZLAYER_PROXYD_CONFIG=$ZL_TMP/proxyd.conf
-export ZLAYER_SCHEDD_CONFIG=$ZL_TMP/schedd.conf
-
-# leader: Raft elected this server (a change reaches the state's checks instead of being
-# refused with "not the leader").
-leader() {
-        ! sched Scale ssu no-such-deployment web 1 2>&1 | grep -q "not the leader"
-}
-start_schedd() {
-        zl_daemon_start zl-schedd "$schedd" && zl_wait_state $SB $SP running 30 &&
-                wait_for 30 leader
-}
+# ---- fixtures and daemons ----------------------------------------------------------------------
+sched_fixtures
+sched_configs 10.251.0.0/16 7 "$ZL_TMP/access.log" "health_deadline = 20s"
 zl_bus_start || { zl_not_ok "a private dbus-daemon starts"; zl_done; }
-zl_daemon_start zl-netd "$netd" && zl_wait_state $NB $NP running 20 &&
-        zl_daemon_start zl-runtimed "$runtimed" && zl_wait_state $RB $RP running 20 &&
-        zl_daemon_start zl-proxyd "$proxyd" && zl_wait_state $PB $PP running 20
-rc=$?
-if [ $rc -eq 0 ] && start_schedd; then
-        zl_ok "zl-netd, zl-runtimed, zl-proxyd and zl-schedd run"
-else
-        zl_not_ok "the daemons run" "$(logs)"
-        zl_done
-fi
+sched_start_daemons
 # Every signal of the scheduler, one a line, in order.
 events=$ZL_TMP/events.log
 gdbus monitor --address "$ZLAYER_BUS_ADDRESS" --dest $SB --object-path $SP > "$events" 2>&1 &
@@ -740,7 +619,7 @@ if wait_for 120 first_healthy; then
         first_ids=$(container_ids crash first)
         kill -KILL "${ZL_PID[zl-schedd]}"
         zl_wait_exit zl-schedd 10
-        if start_schedd; then
+        if sched_start_schedd; then
                 zl_ok "zl-schedd killed with -9 mid-deploy starts again"
         else
                 zl_not_ok "zl-schedd starts again after kill -9" "$(logs)"

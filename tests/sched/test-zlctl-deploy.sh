@@ -22,73 +22,14 @@ ZL_NETNS_MOUNT=1 ZL_NETNS_REQUIRED=1
 . "$(dirname "$0")/../lib/netns.sh"
 
 . "$(dirname "$0")/../bus/lib.sh"
-[ "$(id -u)" -eq 0 ] || zl_skip_all "containers need root"
-mkdir -p /run/netns && mount -t tmpfs -o mode=0755 zlctl-deploy-test /run/netns ||
-        zl_skip_all "cannot mount a tmpfs on /run/netns"
-for tool in dbus-daemon busctl docker-registry skopeo python3 curl jq ip; do
-        command -v "$tool" > /dev/null || zl_skip_all "$tool is not installed"
-done
-[ -x /bin/busybox ] || zl_skip_all "/bin/busybox is not installed (busybox-static)"
-export ZLAYER_LOG_TARGET=stderr ZL_MONITOR_PATH=$monitor
-
-SB=org.zlayer.Scheduler1 SP=/org/zlayer/Scheduler1
-RB=org.zlayer.Runtime1 RP=/org/zlayer/Runtime1
-PB=org.zlayer.Proxy1 PP=/org/zlayer/Proxy1
-NB=org.zlayer.Network1 NP=/org/zlayer/Network1
 BRIDGE=zlcd0
 WEB_PORT=18090
 OFFSET=100
-
-zl_test_setup
-bus() {
-        busctl --address="$ZLAYER_BUS_ADDRESS" "$@"
-}
-remove_all() {
-        local id
-        [ -n "${ZLAYER_BUS_ADDRESS:-}" ] || return 0
-        for id in $(bus call $RB $RP $RB ListContainers 'a{sv}' 0 2> /dev/null |
-                grep -oE '"[0-9a-f]{64}"' | tr -d '"'); do
-                bus call $RB $RP $RB RemoveContainer sb "$id" true > /dev/null 2>&1
-        done
-        return 0
-}
-cleanup() {
-        [ -n "${ZL_PID[zl-schedd]:-}" ] && kill -TERM "${ZL_PID[zl-schedd]}" 2> /dev/null
-        remove_all
-        "$fixtures/registry.sh" stop "$ZL_TMP/reg" > /dev/null 2>&1
-        zl_cleanup
-        ip link del "$BRIDGE" 2> /dev/null
-}
-trap cleanup EXIT
-out=$ZL_TMP/out err=$ZL_TMP/err
+. "$(dirname "$0")/../lib/sched.sh"
+sched_setup
 
 # ---- helpers -------------------------------------------------------------------------------
 
-wait_for() { # TIMEOUT_S COMMAND...
-        local timeout=$1
-        shift
-        for _ in $(seq $((timeout * 4))); do
-                "$@" > /dev/null 2>&1 && return 0
-                sleep 0.25
-        done
-        return 1
-}
-logs() {
-        local d
-        for d in zl-schedd zl-runtimed zl-netd zl-proxyd; do
-                echo "---- $d"
-                tail -n 30 "$ZL_TMP/$d/log" 2> /dev/null
-        done
-}
-check() { # DESCRIPTION TIMEOUT COMMAND...
-        local desc=$1 timeout=$2
-        shift 2
-        if wait_for "$timeout" "$@"; then
-                zl_ok "$desc"
-        else
-                zl_not_ok "$desc" "command: $*" "$(logs)"
-        fi
-}
 # expect_rc DESCRIPTION RC COMMAND...: stdout in $out, stderr in $err.
 expect_rc() {
         local desc=$1 want=$2
@@ -133,60 +74,14 @@ our_containers() { # DEPLOYMENT: how many containers carry its label
 }
 
 # ---- fixtures and daemons --------------------------------------------------------------------
-if ! "$fixtures/build-images.py" "$ZL_TMP/images" > "$ZL_TMP/build.log" 2>&1; then
-        zl_not_ok "the fixture images build" "$(cat "$ZL_TMP/build.log")"
-        zl_done
-fi
-export ZL_FIXTURE_IMAGES=$ZL_TMP/images
-eval "$("$fixtures/registry.sh" start "$ZL_TMP/reg")" || zl_skip_all "no registry"
-if ! "$fixtures/registry.sh" push "$ZL_TMP/reg" > "$ZL_TMP/push.log" 2>&1; then
-        zl_not_ok "the fixtures are pushed" "$(cat "$ZL_TMP/push.log")"
-        zl_done
-fi
-IMAGE=$REGISTRY/zlayer/httpd:latest
-zl_ok "the fixture registry $REGISTRY serves $IMAGE"
-
-printf 'nameserver 127.0.0.53\n' > "$ZL_TMP/resolv.conf"
-cat > "$ZL_TMP/netd.conf" << CONF
-cluster_cidr = 10.252.0.0/16
-node_prefix_length = 24
-node_index = 9
-bridge = $BRIDGE
-resolv_conf = $ZL_TMP/resolv.conf
-CONF
-printf 'access_log = none\n' > "$ZL_TMP/proxyd.conf"
-RAFT_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])')
-cat > "$ZL_TMP/schedd.conf" << CONF
-node_id = test-node
-node_address = 127.0.0.1
-public_address = 127.0.0.1
-raft_address = 127.0.0.1:$RAFT_PORT
-raft_id = 1
-resync_interval = 2s
-CONF
-export ZLAYER_NETD_CONFIG=$ZL_TMP/netd.conf ZLAYER_PROXYD_CONFIG=$ZL_TMP/proxyd.conf
-export ZLAYER_SCHEDD_CONFIG=$ZL_TMP/schedd.conf
-
-leader() { # Raft elected this server: a change reaches the state's checks
-        ! "$zlctl" scale no-such-deployment web 1 2>&1 | grep -q "not the leader"
-}
+sched_fixtures
+sched_configs 10.252.0.0/16 9 none
 zl_bus_start || { zl_not_ok "a private dbus-daemon starts"; zl_done; }
 # Before zl-schedd: the commands say how to start it.
 expect_rc "deploy without zl-schedd exits 1" 1 "$zlctl" deploy --no-wait "$srcdir/examples/hello/deployment.yaml"
 expect_grep "deploy without zl-schedd says how to start it" "$err" \
         "zl-schedd is not running: start it with systemctl start zl-schedd or zlctl local start$"
-zl_daemon_start zl-netd "$netd" && zl_wait_state $NB $NP running 20 &&
-        zl_daemon_start zl-runtimed "$runtimed" && zl_wait_state $RB $RP running 20 &&
-        zl_daemon_start zl-proxyd "$proxyd" && zl_wait_state $PB $PP running 20 &&
-        zl_daemon_start zl-schedd "$schedd" && zl_wait_state $SB $SP running 30 &&
-        wait_for 30 leader
-if [ $? -eq 0 ]; then
-        zl_ok "zl-netd, zl-runtimed, zl-proxyd and zl-schedd run"
-else
-        zl_not_ok "the daemons run" "$(logs)"
-        zl_done
-fi
+sched_start_daemons
 
 # ---- specs --------------------------------------------------------------------------------------
 cat > "$ZL_TMP/app.yaml" << EOF

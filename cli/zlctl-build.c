@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "bus-error.h"
+#include "bus-options.h"
 #include "log.h"
 #include "string-util.h"
 #include "table.h"
@@ -264,19 +265,8 @@ static int append_options(sd_bus_message *m, const BuildArgs *a) {
         r = sd_bus_message_open_container(m, 'a', "{sv}");
         if (r >= 0 && a->dockerfile)
                 r = sd_bus_message_append(m, "{sv}", "dockerfile", "s", a->dockerfile);
-        if (r >= 0 && a->tags) {
-                r = sd_bus_message_open_container(m, 'e', "sv");
-                if (r >= 0)
-                        r = sd_bus_message_append(m, "s", "tags");
-                if (r >= 0)
-                        r = sd_bus_message_open_container(m, 'v', "as");
-                if (r >= 0)
-                        r = sd_bus_message_append_strv(m, a->tags);
-                if (r >= 0)
-                        r = sd_bus_message_close_container(m);
-                if (r >= 0)
-                        r = sd_bus_message_close_container(m);
-        }
+        if (r >= 0 && a->tags)
+                r = zl_bus_append_option_strv(m, "tags", a->tags);
         if (r >= 0 && a->build_args) {
                 r = sd_bus_message_open_container(m, 'e', "sv");
                 if (r >= 0)

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "bus-error.h"
+#include "bus-options.h"
 #include "cap-util.h"
 #include "fd-util.h"
 #include "image-ref.h"
@@ -70,20 +71,6 @@ static int runtime_call(sd_bus *bus, const char *method, uint64_t timeout, sd_bu
         if (r < 0)
                 return r;
         return sd_bus_call(bus, m, timeout, error, ret_reply);
-}
-
-static int append_strv(sd_bus_message *m, char *const *l) {
-        int r;
-
-        r = sd_bus_message_open_container(m, 'a', "s");
-        if (r < 0)
-                return r;
-        for (char *const *s = l; s && *s; s++) {
-                r = sd_bus_message_append(m, "s", *s);
-                if (r < 0)
-                        return r;
-        }
-        return sd_bus_message_close_container(m);
 }
 
 /* "K=V" (or "K" for an empty value, as Docker allows for labels) into key and value; the key must
@@ -262,19 +249,8 @@ static int list_containers(sd_bus *bus, const char *state, const char *name, cha
                 r = sd_bus_message_append(m, "{sv}", "state", "s", state);
         if (r >= 0 && name)
                 r = sd_bus_message_append(m, "{sv}", "name", "s", name);
-        if (r >= 0 && labels) {
-                r = sd_bus_message_open_container(m, 'e', "sv");
-                if (r >= 0)
-                        r = sd_bus_message_append(m, "s", "label");
-                if (r >= 0)
-                        r = sd_bus_message_open_container(m, 'v', "as");
-                if (r >= 0)
-                        r = append_strv(m, labels);
-                if (r >= 0)
-                        r = sd_bus_message_close_container(m);
-                if (r >= 0)
-                        r = sd_bus_message_close_container(m);
-        }
+        if (r >= 0 && labels)
+                r = zl_bus_append_option_strv(m, "label", labels);
         if (r >= 0)
                 r = sd_bus_message_close_container(m);
         if (r < 0)
@@ -685,23 +661,6 @@ static int parse_create_args(int argc, char *argv[], bool run, CreateArgs *a) {
         return 0;
 }
 
-static int append_option_strv(sd_bus_message *m, const char *key, char *const *l) {
-        int r;
-
-        r = sd_bus_message_open_container(m, 'e', "sv");
-        if (r >= 0)
-                r = sd_bus_message_append(m, "s", key);
-        if (r >= 0)
-                r = sd_bus_message_open_container(m, 'v', "as");
-        if (r >= 0)
-                r = append_strv(m, l);
-        if (r >= 0)
-                r = sd_bus_message_close_container(m);
-        if (r >= 0)
-                r = sd_bus_message_close_container(m);
-        return r;
-}
-
 static int append_create_options(sd_bus_message *m, const CreateArgs *a) {
         int r;
 
@@ -717,11 +676,11 @@ static int append_create_options(sd_bus_message *m, const CreateArgs *a) {
         if (r >= 0 && a->creds)
                 r = sd_bus_message_append(m, "{sv}", "registry_auth", "s", a->creds);
         if (r >= 0 && a->entrypoint)
-                r = append_option_strv(m, "entrypoint", a->entrypoint);
+                r = zl_bus_append_option_strv(m, "entrypoint", a->entrypoint);
         if (r >= 0 && a->args)
-                r = append_option_strv(m, "args", a->args);
+                r = zl_bus_append_option_strv(m, "args", a->args);
         if (r >= 0 && a->env)
-                r = append_option_strv(m, "env", a->env);
+                r = zl_bus_append_option_strv(m, "env", a->env);
         if (r >= 0 && a->workdir)
                 r = sd_bus_message_append(m, "{sv}", "cwd", "s", a->workdir);
         if (r >= 0 && a->user)
@@ -737,30 +696,15 @@ static int append_create_options(sd_bus_message *m, const CreateArgs *a) {
         if (r >= 0 && a->pids > 0)
                 r = sd_bus_message_append(m, "{sv}", "pids", "t", a->pids);
         if (r >= 0 && a->cap_add)
-                r = append_option_strv(m, "cap_add", a->cap_add);
+                r = zl_bus_append_option_strv(m, "cap_add", a->cap_add);
         if (r >= 0 && a->cap_drop)
-                r = append_option_strv(m, "cap_drop", a->cap_drop);
+                r = zl_bus_append_option_strv(m, "cap_drop", a->cap_drop);
         if (r >= 0 && a->read_only)
                 r = sd_bus_message_append(m, "{sv}", "read_only", "b", 1);
         if (r >= 0 && a->network)
                 r = sd_bus_message_append(m, "{sv}", "network", "s", a->network);
-        if (r >= 0 && a->labels) {
-                r = sd_bus_message_open_container(m, 'e', "sv");
-                if (r >= 0)
-                        r = sd_bus_message_append(m, "s", "labels");
-                if (r >= 0)
-                        r = sd_bus_message_open_container(m, 'v', "a{ss}");
-                if (r >= 0)
-                        r = sd_bus_message_open_container(m, 'a', "{ss}");
-                for (char **l = a->labels; r >= 0 && l[0] && l[1]; l += 2)
-                        r = sd_bus_message_append(m, "{ss}", l[0], l[1]);
-                if (r >= 0)
-                        r = sd_bus_message_close_container(m);
-                if (r >= 0)
-                        r = sd_bus_message_close_container(m);
-                if (r >= 0)
-                        r = sd_bus_message_close_container(m);
-        }
+        if (r >= 0 && a->labels)
+                r = zl_bus_append_option_string_map(m, "labels", a->labels);
         if (r >= 0)
                 r = sd_bus_message_close_container(m);
         return r;
@@ -2612,9 +2556,9 @@ static int verb_container_exec(int argc, char *argv[]) {
         if (r >= 0)
                 r = sd_bus_message_append(m, "s", id);
         if (r >= 0)
-                r = append_strv(m, argv + optind + 1);
+                r = sd_bus_message_append_strv(m, argv + optind + 1);
         if (r >= 0)
-                r = append_strv(m, env);
+                r = sd_bus_message_append_strv(m, env);
         if (r >= 0)
                 r = sd_bus_message_open_container(m, 'a', "{sv}");
         if (r >= 0 && user)

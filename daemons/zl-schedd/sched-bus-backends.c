@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "bus-error.h"
+#include "bus-options.h"
 #include "log.h"
 #include "sched-bus-backends.h"
 #include "string-util.h"
@@ -327,51 +328,23 @@ static int new_runtime_call(SchedBusBackends *b, const char *method, sd_bus_mess
                                               SCHED_RUNTIME_PATH, SCHED_RUNTIME_INTERFACE, method);
 }
 
-static int append_strv_option(sd_bus_message *m, const char *key, char *const *l) {
-        int r;
-
-        r = sd_bus_message_open_container(m, 'e', "sv");
-        if (r >= 0)
-                r = sd_bus_message_append(m, "s", key);
-        if (r >= 0)
-                r = sd_bus_message_open_container(m, 'v', "as");
-        if (r >= 0)
-                r = sd_bus_message_append_strv(m, (char **) l);
-        if (r >= 0)
-                r = sd_bus_message_close_container(m);
-        if (r >= 0)
-                r = sd_bus_message_close_container(m);
-        return r;
-}
-
 /* a{ss} from a JSON object of strings (other values are skipped: the spec has none). */
 static int append_map_option(sd_bus_message *m, const char *key, const json_t *o) {
+        _cleanup_strv_free_ char **kv = NULL;
         const char *k;
         json_t *v;
         int r;
 
-        r = sd_bus_message_open_container(m, 'e', "sv");
-        if (r >= 0)
-                r = sd_bus_message_append(m, "s", key);
-        if (r >= 0)
-                r = sd_bus_message_open_container(m, 'v', "a{ss}");
-        if (r >= 0)
-                r = sd_bus_message_open_container(m, 'a', "{ss}");
-        if (r < 0)
-                return r;
         json_object_foreach ((json_t *) o, k, v) {
                 if (!json_is_string(v))
                         continue;
-                r = sd_bus_message_append(m, "{ss}", k, json_string_value(v));
+                r = strv_extend(&kv, k);
+                if (r >= 0)
+                        r = strv_extend(&kv, json_string_value(v));
                 if (r < 0)
                         return r;
         }
-        r = sd_bus_message_close_container(m);
-        if (r >= 0)
-                r = sd_bus_message_close_container(m);
-        if (r >= 0)
-                r = sd_bus_message_close_container(m);
-        return r;
+        return zl_bus_append_option_string_map(m, key, kv);
 }
 
 static int append_json_text_option(sd_bus_message *m, const char *key, const json_t *v) {
@@ -392,9 +365,9 @@ static int append_create_options(sd_bus_message *m, const SchedContainerSpec *s)
         if (r >= 0 && s->pull_policy)
                 r = sd_bus_message_append(m, "{sv}", "pull_policy", "s", s->pull_policy);
         if (r >= 0 && s->entrypoint)
-                r = append_strv_option(m, "entrypoint", s->entrypoint);
+                r = zl_bus_append_option_strv(m, "entrypoint", s->entrypoint);
         if (r >= 0 && s->args)
-                r = append_strv_option(m, "args", s->args);
+                r = zl_bus_append_option_strv(m, "args", s->args);
         if (r >= 0 && s->cwd)
                 r = sd_bus_message_append(m, "{sv}", "cwd", "s", s->cwd);
         if (r >= 0 && s->user)
@@ -402,7 +375,7 @@ static int append_create_options(sd_bus_message *m, const SchedContainerSpec *s)
         if (r >= 0 && s->hostname)
                 r = sd_bus_message_append(m, "{sv}", "hostname", "s", s->hostname);
         if (r >= 0 && s->env && s->env[0])
-                r = append_strv_option(m, "env", s->env);
+                r = zl_bus_append_option_strv(m, "env", s->env);
         if (r >= 0 && s->memory > 0)
                 r = sd_bus_message_append(m, "{sv}", "memory", "t", s->memory);
         if (r >= 0 && s->cpus > 0)
@@ -410,9 +383,9 @@ static int append_create_options(sd_bus_message *m, const SchedContainerSpec *s)
         if (r >= 0 && s->pids > 0)
                 r = sd_bus_message_append(m, "{sv}", "pids", "t", s->pids);
         if (r >= 0 && s->cap_add && s->cap_add[0])
-                r = append_strv_option(m, "cap_add", s->cap_add);
+                r = zl_bus_append_option_strv(m, "cap_add", s->cap_add);
         if (r >= 0 && s->cap_drop && s->cap_drop[0])
-                r = append_strv_option(m, "cap_drop", s->cap_drop);
+                r = zl_bus_append_option_strv(m, "cap_drop", s->cap_drop);
         if (r >= 0 && s->read_only)
                 r = sd_bus_message_append(m, "{sv}", "read_only", "b", 1);
         if (r >= 0 && s->labels)

@@ -219,3 +219,37 @@ int zl_bus_read_options_or_reply(sd_bus_message *m, const char *what, const ZlBu
         }
         return r < 0 ? r : 1;
 }
+
+int zl_bus_append_option_strv(sd_bus_message *m, const char *key, char *const *l) {
+        int r;
+
+        r = sd_bus_message_open_container(m, 'e', "sv");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", key);
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'v', "as");
+        if (r >= 0)
+                r = sd_bus_message_append_strv(m, (char **) l);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        return r;
+}
+
+int zl_bus_append_option_string_map(sd_bus_message *m, const char *key, char *const *kv) {
+        int r;
+
+        r = sd_bus_message_open_container(m, 'e', "sv");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", key);
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'v', "a{ss}");
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'a', "{ss}");
+        for (char *const *p = kv; r >= 0 && p && p[0] && p[1]; p += 2)
+                r = sd_bus_message_append(m, "{ss}", p[0], p[1]);
+        for (int i = 0; r >= 0 && i < 3; i++)
+                r = sd_bus_message_close_container(m);
+        return r;
+}

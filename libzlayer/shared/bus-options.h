@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* bus-options.h: reading a method's options a{sv} into a struct, driven by a table. */
+/* bus-options.h: reading a method's options a{sv} into a struct, driven by a table; writing the
+ * entries whose values are containers. */
 #pragma once
 
 #include <stddef.h>
@@ -42,6 +43,12 @@ int zl_bus_option_bytes_ref(sd_bus_message *m, void *field); /* ay -> struct iov
  * is malformed or memory ran out. Fields of options read before a failure keep their values. */
 int zl_bus_read_options(sd_bus_message *m, const char *what, const ZlBusOption *table,
                         size_t n_table, void *dest, char **ret_error);
+
+/* Writers of one entry each, inside an a{sv} the caller opened: key -> as (l may be NULL: an
+ * empty array), key -> a{ss} from a NULL-terminated k, v, k, v... array (NULL: empty). Simple
+ * values need no helper: sd_bus_message_append(m, "{sv}", key, "s", value). */
+int zl_bus_append_option_strv(sd_bus_message *m, const char *key, char *const *l);
+int zl_bus_append_option_string_map(sd_bus_message *m, const char *key, char *const *kv);
 
 /* The same for a method handler: on -EINVAL replies org.zlayer.Error.InvalidArgument with the
  * message and returns 0; returns 1 when the options were read; other errors are returned. */

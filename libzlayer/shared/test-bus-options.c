@@ -142,6 +142,43 @@ TEST(empty_lists_are_values) {
         sd_bus_flush_close_unref(bus);
 }
 
+/* What the writers write, the readers read back. */
+TEST(writers_round_trip) {
+        sd_bus *bus = bus_new();
+        sd_bus_message *m = message_new(bus);
+        char *args[] = { (char *) "-c", (char *) "echo hi", NULL };
+        char *labels[] = { (char *) "a", (char *) "1", (char *) "b", (char *) "", NULL };
+        Opts o = {}, e = {};
+        char *error = NULL;
+
+        ASSERT_OK(sd_bus_message_open_container(m, 'a', "{sv}"));
+        ASSERT_OK(zl_bus_append_option_strv(m, "args", args));
+        ASSERT_OK(zl_bus_append_option_string_map(m, "labels", labels));
+        ASSERT_OK(sd_bus_message_close_container(m));
+        ASSERT_OK(sd_bus_message_open_container(m, 'a', "{sv}"));
+        ASSERT_OK(zl_bus_append_option_strv(m, "args", NULL));
+        ASSERT_OK(zl_bus_append_option_string_map(m, "labels", NULL));
+        ASSERT_OK(sd_bus_message_close_container(m));
+        seal(m);
+        ASSERT_OK(zl_bus_read_options(m, NULL, table, ELEMENTSOF(table), &o, &error));
+        ASSERT_EQ(strv_length(o.args), 2u);
+        ASSERT_STREQ(o.args[1], "echo hi");
+        ASSERT_EQ(strv_length(o.labels), 4u);
+        ASSERT_STREQ(o.labels[0], "a");
+        ASSERT_STREQ(o.labels[1], "1");
+        ASSERT_STREQ(o.labels[2], "b");
+        ASSERT_STREQ(o.labels[3], "");
+        ASSERT_OK(zl_bus_read_options(m, NULL, table, ELEMENTSOF(table), &e, &error));
+        ASSERT_NOT_NULL(e.args);
+        ASSERT_NULL(e.args[0]);
+        ASSERT_NOT_NULL(e.labels);
+        ASSERT_NULL(e.labels[0]);
+        opts_done(&o);
+        opts_done(&e);
+        sd_bus_message_unref(m);
+        sd_bus_flush_close_unref(bus);
+}
+
 TEST(repeated_key_replaces) {
         sd_bus *bus = bus_new();
         sd_bus_message *m = message_new(bus);

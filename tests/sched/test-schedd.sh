@@ -570,16 +570,28 @@ for d in noimage badinit sick deptimeout; do
 done
 
 # ---- zl-schedd killed with -9 mid-deploy --------------------------------------------------------
-cat > "$ZL_TMP/crash.yaml" << EOF
+# write_two_tier DEPLOYMENT FIRST SECOND [PORT]: FIRST, 2 replicas healthy at once (behind a
+# public endpoint on PORT when given); SECOND, 1 replica that depends on FIRST being healthy and
+# takes 8 s to become healthy itself: a deploy stays in progress for a while after FIRST is up.
+write_two_tier() {
+        local endpoint=""
+        [ -n "${4:-}" ] && endpoint="
+    endpoints:
+      - name: http
+        protocol: http
+        port: $4
+        target_port: 8080
+        expose: public"
+        cat > "$ZL_TMP/$1.yaml" << EOF
 version: v1
-deployment: crash
+deployment: $1
 services:
-  first:
+  $2:
     image:
       name: $IMAGE
     command:
       entrypoint: ["/bin/sh", "-c"]
-      args: ["exec httpd -f -p 8080 -h /www"]
+      args: ["exec httpd -f -p 8080 -h /www"]$endpoint
     scale:
       mode: fixed
       replicas: 2
@@ -590,14 +602,14 @@ services:
         type: command
         command: "true"
     stop_grace_period: 1s
-  second:
+  $3:
     image:
       name: $IMAGE
     command:
       entrypoint: ["/bin/sh", "-c"]
       args: ["sleep 8; touch /tmp/ok; exec httpd -f -p 8080 -h /www"]
     depends:
-      - service: first
+      - service: $2
         condition: healthy
     health:
       interval: 500ms
@@ -610,12 +622,15 @@ services:
       replicas: 1
     stop_grace_period: 1s
 EOF
-deploy "$ZL_TMP/crash.yaml" > /dev/null
-first_healthy() {
-        [ "$(dep_q crash '[.services.first.replicas[] | select(.health == "healthy")] | length')" -eq 2 ] &&
-                ! status_is crash ready
 }
-if wait_for 120 first_healthy; then
+# first_up DEPLOYMENT SERVICE: both replicas of the first tier healthy, the deploy not done yet.
+first_up() {
+        [ "$(dep_q "$1" "[.services[\"$2\"].replicas[] | select(.health == \"healthy\")] | length")" -eq 2 ] &&
+                ! status_is "$1" ready
+}
+write_two_tier crash first second
+deploy "$ZL_TMP/crash.yaml" > /dev/null
+if wait_for 120 first_up crash first; then
         first_ids=$(container_ids crash first)
         kill -KILL "${ZL_PID[zl-schedd]}"
         zl_wait_exit zl-schedd 10
@@ -638,64 +653,15 @@ sched Stop ssu crash "" 1 > /dev/null 2>&1
 # Containers run under monitors of their own and the proxy restores its routes: once each daemon
 # is back the deploy completes, the replicas that were up keep running, and the routes are right.
 PEER_PORT=$((WEB_PORT + 7))
-cat > "$ZL_TMP/peers.yaml" << EOF
-version: v1
-deployment: peers
-services:
-  front:
-    image:
-      name: $IMAGE
-    command:
-      entrypoint: ["/bin/sh", "-c"]
-      args: ["exec httpd -f -p 8080 -h /www"]
-    endpoints:
-      - name: http
-        protocol: http
-        port: $PEER_PORT
-        target_port: 8080
-        expose: public
-    scale:
-      mode: fixed
-      replicas: 2
-    health:
-      interval: 500ms
-      retries: 1
-      check:
-        type: command
-        command: "true"
-    stop_grace_period: 1s
-  late:
-    image:
-      name: $IMAGE
-    command:
-      entrypoint: ["/bin/sh", "-c"]
-      args: ["sleep 8; touch /tmp/ok; exec httpd -f -p 8080 -h /www"]
-    depends:
-      - service: front
-        condition: healthy
-    health:
-      interval: 500ms
-      retries: 1
-      check:
-        type: command
-        command: "test -f /tmp/ok"
-    scale:
-      mode: fixed
-      replicas: 1
-    stop_grace_period: 1s
-EOF
+write_two_tier peers front late "$PEER_PORT"
 deploy "$ZL_TMP/peers.yaml" > /dev/null
-front_healthy() {
-        [ "$(dep_q peers '[.services.front.replicas[] | select(.health == "healthy")] | length')" -eq 2 ] &&
-                ! status_is peers ready
-}
 # restart_killed NAME BINARY BUS-NAME PATH: kill -9, then start it again.
 restart_killed() {
         kill -KILL "${ZL_PID[$1]}"
         zl_wait_exit "$1" 10
         zl_daemon_start "$1" "$2" && zl_wait_state "$3" "$4" running 30
 }
-if wait_for 120 front_healthy; then
+if wait_for 120 first_up peers front; then
         front_ids=$(container_ids peers front)
         if restart_killed zl-runtimed "$runtimed" $RB $RP && restart_killed zl-proxyd "$proxyd" $PB $PP &&
                 restart_killed zl-netd "$netd" $NB $NP; then

@@ -103,6 +103,7 @@ struct Slot {
         uint32_t restarts;
         unsigned quick_exits;
         unsigned init_failures;
+        unsigned interruptions; /* in a row, by a runtime that did not answer */
         char *message;
         json_t *last_put; /* the replica_put fields last submitted */
         bool delete_submitted;
@@ -816,9 +817,11 @@ static void slot_interrupted(Slot *s, Instance *i, const char *reason) {
         emit(r, s->deployment, "warning",
              json_pack("{s:s, s:i, s:s}", "service", s->service, "replica", (int) s->index,
                        "message", s->message ?: reason));
-        /* The first backoff step: soon enough after the runtime is back, no busy loop while it
-         * is away. */
-        slot_wait_restart(s, sched_rbackoff_delay(1, r->backoff_base_usec, r->backoff_cap_usec));
+        /* The backoff's first steps only (1, 2, 4, 8 s): soon after the runtime is back, and
+         * neither a busy loop nor a flood of warnings while it is away. */
+        s->interruptions = MIN(s->interruptions + 1, 4U);
+        slot_wait_restart(s, sched_rbackoff_delay(s->interruptions + 1, r->backoff_base_usec,
+                                                  r->backoff_cap_usec));
 }
 
 /* A container of the slot failed to come up (create, init): errors.on_init_failure. */
@@ -973,6 +976,7 @@ static void on_probe_changed(SchedRHealth new_health, const char *reason, void *
                 if (new_health == SCHED_RHEALTH_HEALTHY) {
                         slot_set_message(s, "");
                         s->init_failures = 0;
+                        s->interruptions = 0;
                         emit(r, s->deployment, "replica_healthy",
                              json_pack("{s:s, s:i}", "service", s->service, "replica",
                                        (int) s->index));

@@ -600,6 +600,28 @@ TEST(runtime_gone_during_init_and_start) {
         env_done(&e);
 }
 
+/* While the runtime stays away the replica is tried again after growing delays (50, 100, 200,
+ * 400, 400 ms with this test's base), never in a busy loop, and nothing fails. */
+TEST(runtime_away_no_busy_loop) {
+        Env e;
+        _cleanup_free_ char *y = NULL;
+        unsigned n;
+
+        env_init(&e, true);
+        ASSERT_OK(fake_backends_fail(e.fb, FAKE_OP_CREATE, NULL, ENOTCONN, "Create: no answer", 0));
+        ASSERT_TRUE(asprintf(&y, INIT_FMT, "fail") >= 0);
+        deploy(&e, y, 0);
+        run_for(&e, 1200 * USEC_PER_MSEC);
+        n = fake_backends_count_calls(e.fb, FAKE_OP_CREATE, NULL);
+        ASSERT_GE(n, 3U);
+        ASSERT_LE(n, 8U);
+        ASSERT_EQ(count_events(&e, "replica_failed", NULL), 0U);
+        ASSERT_EQ(count_events(&e, "failed", NULL), 0U);
+        ASSERT_TRUE(strstr(sched_reconciler_replica_message(e.r, "app", "web", 0),
+                           "waiting for the runtime") != NULL);
+        env_done(&e);
+}
+
 /* A step that fails for real after the runtime came back still fails the replica. */
 TEST(runtime_back_then_init_fails) {
         Env e;

@@ -659,33 +659,6 @@ static bool error_is_config(int r) {
                       -ELOOP, -ENAMETOOLONG, -EPERM);
 }
 
-/* The file rel ("etc/passwd") as the overlay of lowers (top first) shows it: the path of the
- * topmost copy, -ENOENT when absent, whited out, or hidden by an opaque directory above. */
-static int layers_find(char *const *lowers, const char *dir, const char *file, char **ret) {
-        for (size_t i = 0; lowers && lowers[i]; i++) {
-                _cleanup_free_ char *d = path_join(lowers[i], dir), *p = path_join(d, file);
-                char opaque[2] = {};
-                struct stat st;
-
-                if (!d || !p)
-                        return -ENOMEM;
-                if (lstat(p, &st) >= 0) {
-                        if (!S_ISREG(st.st_mode))
-                                return -ENOENT; /* a whiteout (0:0 device) or not a file */
-                        *ret = TAKE_PTR(p);
-                        return 0;
-                }
-                if (lstat(d, &st) >= 0) {
-                        if (!S_ISDIR(st.st_mode))
-                                return -ENOENT;
-                        if (lgetxattr(d, "trusted.overlay.opaque", opaque, 1) == 1 &&
-                            opaque[0] == 'y')
-                                return -ENOENT;
-                }
-        }
-        return -ENOENT;
-}
-
 /* A directory with the image's /etc/passwd and /etc/group as the merged layers show them, to
  * resolve the user in without mounting anything. */
 static int image_user_root(char *const *lowers, const char *dir, char **ret) {
@@ -708,8 +681,13 @@ static int image_user_root(char *const *lowers, const char *dir, char **ret) {
 
                 if (!dst)
                         return -ENOMEM;
-                r = layers_find(lowers, "etc", file, &src);
-                if (r == -ENOENT)
+                _cleanup_free_ char *rel = path_join("etc", file);
+                struct stat st;
+
+                if (!rel)
+                        return -ENOMEM;
+                r = layers_lookup(lowers, rel, &st, &src);
+                if (r == -ENOENT || (r >= 0 && !S_ISREG(st.st_mode)))
                         continue;
                 if (r < 0)
                         return r;
@@ -1003,7 +981,8 @@ static int create_common(Manager *m, const char *name, const char *config_json,
                 r = -ENOMEM;
                 goto fail_dir;
         }
-        r = storage_prepare(&storage, volumes_dir, dir, &created_volumes, &error);
+        r = storage_prepare(&storage, volumes_dir, dir, img ? img->lowers : NULL, &created_volumes,
+                            &error);
         if (r >= 0)
                 r = container_config_add_storage(&config, &storage, volumes_dir, dir, &error);
         if (r < 0)

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "fileio.h"
@@ -326,8 +327,66 @@ static void remove_all(char **dirs) {
                 (void) rm_rf(dirs[i]);
 }
 
+int layers_lookup(char *const *lowers, const char *rel, struct stat *ret_st, char **ret_path) {
+        for (size_t i = 0; lowers && lowers[i]; i++) {
+                _cleanup_free_ char *p = strdup(lowers[i]);
+                bool hidden_below = false;
+                const char *c = rel;
+
+                if (!p)
+                        return -ENOMEM;
+                /* Component by component: what this layer has at each level decides whether the
+                 * layers below are seen there at all. */
+                for (;;) {
+                        size_t n;
+                        struct stat st;
+                        char *q, *next;
+
+                        c += strspn(c, "/");
+                        n = strcspn(c, "/");
+                        if (n == 0)
+                                break;
+                        q = strndup(c, n);
+                        if (!q)
+                                return -ENOMEM;
+                        next = path_join(p, q);
+                        free(q);
+                        if (!next)
+                                return -ENOMEM;
+                        free_and_replace(p, next);
+                        c += n;
+                        if (lstat(p, &st) < 0) {
+                                if (errno != ENOENT && errno != ENOTDIR)
+                                        return -errno;
+                                break; /* not in this layer: the lower ones may have it */
+                        }
+                        if (S_ISCHR(st.st_mode) && st.st_rdev == 0)
+                                return -ENOENT; /* a whiteout */
+                        if (c[strspn(c, "/")] == 0) {
+                                if (ret_st)
+                                        *ret_st = st;
+                                if (ret_path)
+                                        *ret_path = TAKE_PTR(p);
+                                return 0;
+                        }
+                        if (!S_ISDIR(st.st_mode))
+                                return -ENOENT; /* a file here hides the rest of the path */
+                        {
+                                char opaque[2] = {};
+
+                                if (lgetxattr(p, "trusted.overlay.opaque", opaque, 1) == 1 &&
+                                    opaque[0] == 'y')
+                                        hidden_below = true;
+                        }
+                }
+                if (hidden_below)
+                        return -ENOENT;
+        }
+        return -ENOENT;
+}
+
 int storage_prepare(const StorageList *l, const char *volumes_dir, const char *container_dir,
-                    char ***ret_created, char **ret_error) {
+                    char *const *lowers, char ***ret_created, char **ret_error) {
         _cleanup_strv_free_ char **created = NULL;
         _cleanup_free_ char *error = NULL;
         int r = 0;
@@ -361,8 +420,17 @@ int storage_prepare(const StorageList *l, const char *volumes_dir, const char *c
                 /* mkdir_p creates the parents (volumes/ itself the first time) with the same
                  * mode; chmod keeps the umask out of it. */
                 r = mkdir_p(p, 0755);
-                if (r >= 0 && chmod(p, 0755) < 0)
-                        r = -errno;
+                if (r >= 0) {
+                        struct stat img;
+
+                        if (layers_lookup(lowers, v->target, &img, NULL) >= 0 &&
+                            S_ISDIR(img.st_mode)) {
+                                if (chown(p, img.st_uid, img.st_gid) < 0 ||
+                                    chmod(p, img.st_mode & 07777) < 0)
+                                        r = -errno;
+                        } else if (chmod(p, 0755) < 0)
+                                r = -errno;
+                }
                 if (r < 0) {
                         if (v->type == STORAGE_NAMED)
                                 (void) rm_rf(p);

@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "macro.h"
@@ -49,12 +50,21 @@ int storage_parse(const char *json_text, StorageList *ret, char **ret_error);
 int storage_volume_host_path(const StorageList *l, size_t index, const char *volumes_dir,
                              const char *container_dir, char **ret);
 
-/* Creates the host directories (0755) of the named volumes that do not exist yet and of the
- * anonymous ones. *ret_created receives the named volume directories this call created, which
- * the caller removes when the container does not come into being. On failure nothing this
- * call created is left, and *ret_error (may be NULL) names the volume. */
+/* The path rel ("var/lib/data") as the overlay of the layer directories lowers (top first)
+ * shows it: its lstat() and the path of the topmost copy. -ENOENT when it is absent, whited
+ * out, or hidden by an opaque directory or a non-directory above it in a higher layer. */
+int layers_lookup(char *const *lowers, const char *rel, struct stat *ret_st, char **ret_path);
+
+/* Creates the host directories of the named volumes that do not exist yet and of the anonymous
+ * ones: with the owner and mode of the target directory as the image's layers (lowers, top
+ * first; NULL for a container without an image) show it, as Docker does, so that a volume on
+ * a directory the image gives to a non-root user stays writable by it; 0755 root:root when
+ * the image has no such directory. The image's files there are not copied into the volume.
+ * *ret_created receives the named volume directories this call created, which the caller
+ * removes when the container does not come into being. On failure nothing this call created is
+ * left, and *ret_error (may be NULL) names the volume. */
 int storage_prepare(const StorageList *l, const char *volumes_dir, const char *container_dir,
-                    char ***ret_created, char **ret_error);
+                    char *const *lowers, char ***ret_created, char **ret_error);
 
 /* Appends the OCI mounts of the volumes to config's "mounts" (created if missing): binds with
  * "rbind" and "ro"/"rw", tmpfs with "size=" (when given) and "mode=". */

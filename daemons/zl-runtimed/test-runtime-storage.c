@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
 
 #include "cap-util.h"
 #include "fileio.h"
@@ -185,7 +188,7 @@ TEST(storage_prepare_and_mounts) {
 
         /* First use creates the named volume (reported) and the anonymous one. */
         umask(077);
-        ASSERT_OK(storage_prepare(&l, volumes, cdir, &created, &error));
+        ASSERT_OK(storage_prepare(&l, volumes, cdir, NULL, &created, &error));
         umask(022);
         ASSERT_NULL(error);
         ASSERT_EQ(strv_length(created), 1u);
@@ -198,7 +201,7 @@ TEST(storage_prepare_and_mounts) {
         created = strv_free(created);
 
         /* Second use: the named volume is kept, not reported as created. */
-        ASSERT_OK(storage_prepare(&l, volumes, cdir, &created, NULL));
+        ASSERT_OK(storage_prepare(&l, volumes, cdir, NULL, &created, NULL));
         ASSERT_EQ(strv_length(created), 0u);
         created = strv_free(created);
 
@@ -242,10 +245,107 @@ TEST(storage_prepare_failure_removes_created) {
         ASSERT_OK(storage_parse("[{\"type\": \"named\", \"name\": \"fresh\", \"target\": \"/f\"},"
                                 " {\"type\": \"named\", \"name\": \"taken\", \"target\": \"/t\"}]",
                                 &l, NULL));
-        ASSERT_ERROR(storage_prepare(&l, volumes, cdir, &created, &error), ENOTDIR);
+        ASSERT_ERROR(storage_prepare(&l, volumes, cdir, NULL, &created, &error), ENOTDIR);
         ASSERT_NOT_NULL(strstr(error, "storage[1]: '"));
         ASSERT_NULL(created);
         ASSERT_ERROR(stat(fresh, &st) < 0 ? -errno : 0, ENOENT);
+}
+
+/* Three layers, top first, as the image store unpacks them (overlayfs whiteouts). */
+static char **make_layers(void) {
+        static const char *const dirs[] = {
+                "layers/top/srv/gone",       "layers/top/opaque",      "layers/mid/srv/data",
+                "layers/mid/srv/gone",       "layers/base/opaque/old", "layers/base/srv/data/x",
+                "layers/base/file-then-dir",
+        };
+        char **lowers = NULL;
+
+        for (size_t i = 0; i < ELEMENTSOF(dirs); i++)
+                free(tmp_path(dirs[i], true));
+        ASSERT_OK(strv_consume(&lowers, tmp_path("layers/top", false)));
+        ASSERT_OK(strv_consume(&lowers, tmp_path("layers/mid", false)));
+        ASSERT_OK(strv_consume(&lowers, tmp_path("layers/base", false)));
+        return lowers;
+}
+
+TEST(layers_lookup) {
+        _cleanup_strv_free_ char **lowers = make_layers();
+        _cleanup_free_ char *path = NULL, *mid = tmp_path("layers/mid/srv/data", false),
+                            *file = tmp_path("layers/mid/file-then-dir", false);
+        struct stat st;
+
+        /* The topmost copy wins; a path in no layer is absent. */
+        ASSERT_OK(layers_lookup(lowers, "srv/data", &st, &path));
+        ASSERT_STREQ(path, mid);
+        ASSERT_TRUE(S_ISDIR(st.st_mode));
+        ASSERT_OK(layers_lookup(lowers, "/srv//data/x/", &st, NULL));
+        ASSERT_ERROR(layers_lookup(lowers, "srv/nosuch", &st, NULL), ENOENT);
+        ASSERT_ERROR(layers_lookup(NULL, "srv", &st, NULL), ENOENT);
+        /* A file in a higher layer hides a directory of the same name below. */
+        ASSERT_OK(write_string_file_atomic(file, "x", 0644));
+        ASSERT_ERROR(layers_lookup(lowers, "file-then-dir/anything", &st, NULL), ENOENT);
+        ASSERT_OK(layers_lookup(lowers, "file-then-dir", &st, NULL));
+        ASSERT_TRUE(S_ISREG(st.st_mode));
+
+        if (geteuid() != 0)
+                return; /* whiteouts and trusted.* xattrs need root, as for the image store */
+        {
+                _cleanup_free_ char *wh = tmp_path("layers/top/srv/gone/w", false),
+                                    *below = tmp_path("layers/mid/srv/gone/w", false),
+                                    *opaque = tmp_path("layers/top/opaque", false);
+
+                ASSERT_OK(mkdir(below, 0755));
+                ASSERT_OK(layers_lookup(lowers, "srv/gone/w", &st, NULL));
+                ASSERT_OK(mknod(wh, S_IFCHR | 0000, makedev(0, 0)));
+                ASSERT_ERROR(layers_lookup(lowers, "srv/gone/w", &st, NULL), ENOENT);
+                /* An opaque directory hides what the layers below have under it. */
+                ASSERT_OK(layers_lookup(lowers, "opaque/old", &st, NULL));
+                ASSERT_OK(lsetxattr(opaque, "trusted.overlay.opaque", "y", 1, 0));
+                ASSERT_ERROR(layers_lookup(lowers, "opaque/old", &st, NULL), ENOENT);
+                ASSERT_OK(layers_lookup(lowers, "opaque", &st, NULL));
+        }
+}
+
+/* A new volume takes the owner and mode of the image's directory at its target (an existing
+ * named volume keeps its own); without such a directory it is 0755. */
+TEST(storage_prepare_image_owner) {
+        _cleanup_(storage_list_done) StorageList l = {};
+        _cleanup_strv_free_ char **lowers = make_layers(), **created = NULL;
+        _cleanup_free_ char *volumes = tmp_path("volumes-owner", false),
+                            *cdir = tmp_path("container-owner", true),
+                            *img_dir = tmp_path("layers/mid/srv/data", false), *named = NULL,
+                            *anon = NULL, *other = NULL;
+        uid_t uid = geteuid() == 0 ? 1234 : geteuid();
+        gid_t gid = geteuid() == 0 ? 2345 : getegid();
+        struct stat st;
+
+        ASSERT_OK(chown(img_dir, uid, gid));
+        ASSERT_OK(chmod(img_dir, 0710));
+        ASSERT_OK(
+                storage_parse("[{\"type\": \"named\", \"name\": \"pg\", \"target\": \"/srv/data\"},"
+                              " {\"type\": \"anonymous\", \"target\": \"/srv/data/x\"},"
+                              " {\"type\": \"named\", \"name\": \"o\", \"target\": \"/nowhere\"}]",
+                              &l, NULL));
+        ASSERT_OK(storage_prepare(&l, volumes, cdir, lowers, &created, NULL));
+        ASSERT_OK(storage_volume_host_path(&l, 0, volumes, cdir, &named));
+        ASSERT_OK(storage_volume_host_path(&l, 1, volumes, cdir, &anon));
+        ASSERT_OK(storage_volume_host_path(&l, 2, volumes, cdir, &other));
+        ASSERT_OK(stat(named, &st));
+        ASSERT_EQ(st.st_uid, uid);
+        ASSERT_EQ(st.st_gid, gid);
+        ASSERT_EQ(st.st_mode & 07777, 0710);
+        ASSERT_OK(stat(anon, &st));
+        ASSERT_EQ(st.st_uid, geteuid()); /* the base layer's x: the test's own directory */
+        ASSERT_EQ(st.st_mode & 07777, 0755);
+        ASSERT_OK(stat(other, &st));
+        ASSERT_EQ(st.st_mode & 07777, 0755);
+        created = strv_free(created);
+
+        /* Kept as it is once it exists: what the containers did to it stays. */
+        ASSERT_OK(chmod(named, 0700));
+        ASSERT_OK(storage_prepare(&l, volumes, cdir, lowers, &created, NULL));
+        ASSERT_OK(stat(named, &st));
+        ASSERT_EQ(st.st_mode & 07777, 0700);
 }
 
 TEST(devices) {

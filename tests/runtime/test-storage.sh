@@ -281,6 +281,7 @@ elif ! out=$(bus --timeout=120 call $B $P $I ImportImage ss "$ZL_TMP/images/shel
         zl_not_ok "ImportImage of the fixture shell image" "$out"
 else
         img_storage='[{"type":"named","name":"img-data","target":"/srv/new/deep"},'
+        img_storage+='{"type":"named","name":"img-tmp","target":"/tmp"},'
         img_storage+='{"type":"bind","source":"'$ZL_TMP/bind-ro/hello'","target":"/etc/zl-hello",'
         img_storage+='"readonly":true}]'
         if out=$(bus call $B $P $I CreateContainer 'ssa{sv}' img "" 4 image s \
@@ -291,6 +292,9 @@ else
                 out=$(xs img 'ls -d /srv/new/deep && cat /etc/zl-hello')
                 expect "the volume's target is made in the image's root" \
                         $'/srv/new/deep\nfrom the host\nexit 0' "$out"
+                # A new volume takes the mode and owner of the image's directory (/tmp: 1777).
+                expect "a new named volume on the image's /tmp has its mode" "1777 0:0" \
+                        "$(stat -c '%a %u:%g' "$volumes/img-tmp" 2>&1)"
                 if [ -d "$state/$img/upper/srv/new/deep" ]; then
                         zl_ok "... in the container's upper layer"
                 else

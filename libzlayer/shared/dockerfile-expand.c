@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* dockerfile-expand.c: Dockerfile word expansion and the build plan (stages, ARG scopes). */
 #include <ctype.h>
+#include <fnmatch.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/utsname.h>
@@ -66,6 +67,8 @@ typedef struct Lexer {
         DfLookup lookup;
         void *userdata;
         unsigned depth;
+        bool pattern; /* reading the pattern of ${V#...} or ${V%...} */
+        bool quoted; /* inside double quotes */
         char *error;
 } Lexer;
 
@@ -89,6 +92,85 @@ static bool name_char(char c) {
 }
 
 static int lex_until(Lexer *l, char stop, DfBuf *out);
+
+/* Appends a character that is text, not a pattern: in a pattern, quoted and escaped '*', '?',
+ * '[' match themselves, as in the shell. */
+static void put_literal(Lexer *l, DfBuf *out, char c) {
+        if (l->pattern && c != '\0' && strchr("*?[]\\", c))
+                df_buf_putc(out, '\\');
+        df_buf_putc(out, c);
+}
+
+/* Appends a variable's value: a pattern unless quoted, as in the shell. */
+static void put_value(Lexer *l, DfBuf *out, const char *v) {
+        if (!l->pattern || !l->quoted) {
+                df_buf_puts(out, v);
+                return;
+        }
+        for (; *v; v++)
+                put_literal(l, out, *v);
+}
+
+/* Whether v[from, to) matches the shell pattern. */
+static int pattern_matches(const char *pattern, const char *v, size_t from, size_t to) {
+        _cleanup_free_ char *part = strndup(v + from, to - from);
+
+        if (!part)
+                return -ENOMEM;
+        return fnmatch(pattern, part, 0) == 0;
+}
+
+/* At the '#' or '%' after ${NAME: the value without the shortest ('#', '%') or longest ('##',
+ * '%%') prefix ('#') or suffix ('%') that matches the pattern, as BuildKit and the shell do. */
+static int lex_remove(Lexer *l, const char *name, DfBuf *out) {
+        _cleanup_(df_buf_done) DfBuf pattern = {};
+        const char *s = l->s, *v;
+        char op = s[l->i];
+        bool longest = s[l->i + 1] == op, saved = l->pattern, saved_quoted = l->quoted;
+        size_t n;
+        int r;
+
+        l->i += longest ? 2 : 1;
+        if (++l->depth > EXPAND_MAX_DEPTH)
+                return lexer_error(l, "substitutions nested too deeply");
+        l->pattern = true;
+        l->quoted = false;
+        r = lex_until(l, '}', &pattern);
+        l->pattern = saved;
+        l->quoted = saved_quoted;
+        l->depth--;
+        if (r < 0)
+                return r;
+        if (s[l->i] != '}')
+                return lexer_error(l, "missing '}' after '${%s'", name);
+        l->i++;
+        if (pattern.oom)
+                return -ENOMEM;
+
+        v = l->lookup(name, l->userdata);
+        if (!v)
+                return 0;
+        n = strlen(v);
+        for (size_t k = 0; k <= n; k++) {
+                /* Prefixes: shortest first for '#', longest first for '##'; suffixes: shortest
+                 * (starting at the end) first for '%', longest first for '%%'. */
+                size_t at = op == '#' ? (longest ? n - k : k) : (longest ? k : n - k);
+
+                r = op == '#' ? pattern_matches(strempty(pattern.s), v, 0, at)
+                              : pattern_matches(strempty(pattern.s), v, at, n);
+                if (r < 0)
+                        return r;
+                if (r > 0) {
+                        if (op == '#')
+                                df_buf_puts(out, v + at);
+                        else
+                                df_buf_putn(out, v, at);
+                        return 0;
+                }
+        }
+        df_buf_puts(out, v);
+        return 0;
+}
 
 /* At '$': appends the expansion. */
 static int lex_dollar(Lexer *l, DfBuf *out) {
@@ -116,7 +198,7 @@ static int lex_dollar(Lexer *l, DfBuf *out) {
                         return -ENOMEM;
                 v = l->lookup(name, l->userdata);
                 if (v)
-                        df_buf_puts(out, v);
+                        put_value(l, out, v);
                 return 0;
         }
 
@@ -139,9 +221,11 @@ static int lex_dollar(Lexer *l, DfBuf *out) {
                 l->i++;
                 v = l->lookup(name, l->userdata);
                 if (v)
-                        df_buf_puts(out, v);
+                        put_value(l, out, v);
                 return 0;
         }
+        if (s[l->i] == '#' || s[l->i] == '%')
+                return lex_remove(l, name, out);
         if (s[l->i] == ':') {
                 colon = true;
                 l->i++;
@@ -170,7 +254,10 @@ static int lex_dollar(Lexer *l, DfBuf *out) {
         bool set = v && (!colon || v[0] != '\0');
         switch (op) {
         case '-':
-                df_buf_puts(out, set ? v : strempty(word.s));
+                if (set)
+                        put_value(l, out, v);
+                else
+                        df_buf_puts(out, strempty(word.s));
                 break;
         case '+':
                 if (set)
@@ -180,45 +267,51 @@ static int lex_dollar(Lexer *l, DfBuf *out) {
                 if (!set)
                         return lexer_error(l, "%s: %s", name,
                                            isempty(word.s) ? "is not set" : word.s);
-                df_buf_puts(out, v);
+                put_value(l, out, v);
         }
         return 0;
 }
 
 static int lex_double_quoted(Lexer *l, DfBuf *out) {
         const char *s = l->s;
-        int r;
+        bool saved = l->quoted;
+        int r = 0;
 
         l->i++;
+        l->quoted = true;
         for (;;) {
                 char c = s[l->i];
 
-                if (c == '\0')
-                        return lexer_error(l, "unterminated double quote");
+                if (c == '\0') {
+                        r = lexer_error(l, "unterminated double quote");
+                        break;
+                }
                 if (c == '"') {
                         l->i++;
-                        return 0;
+                        break;
                 }
                 if (c == l->escape) {
                         char d = s[l->i + 1];
                         if (d == '"' || d == '$' || d == l->escape) {
-                                df_buf_putc(out, d);
+                                put_literal(l, out, d);
                                 l->i += 2;
                                 continue;
                         }
-                        df_buf_putc(out, c);
+                        put_literal(l, out, c);
                         l->i++;
                         continue;
                 }
                 if (c == '$') {
                         r = lex_dollar(l, out);
                         if (r < 0)
-                                return r;
+                                break;
                         continue;
                 }
-                df_buf_putc(out, c);
+                put_literal(l, out, c);
                 l->i++;
         }
+        l->quoted = saved;
+        return r;
 }
 
 /* Processes the word up to `stop` outside quotes (not consumed) or the end. */
@@ -234,7 +327,7 @@ static int lex_until(Lexer *l, char stop, DfBuf *out) {
                 if (l->mode == DF_EXPAND_HEREDOC) {
                         /* As a shell reads a heredoc: only $ and escape are special. */
                         if (c == l->escape && (s[l->i + 1] == '$' || s[l->i + 1] == l->escape)) {
-                                df_buf_putc(out, s[l->i + 1]);
+                                put_literal(l, out, s[l->i + 1]);
                                 l->i += 2;
                         } else if (c == '$') {
                                 r = lex_dollar(l, out);
@@ -250,12 +343,13 @@ static int lex_until(Lexer *l, char stop, DfBuf *out) {
                         l->i++;
                         if (s[l->i] == '\0')
                                 return 0; /* a trailing escape is dropped, as Docker does */
-                        df_buf_putc(out, s[l->i++]);
+                        put_literal(l, out, s[l->i++]);
                 } else if (c == '\'') {
                         const char *end = strchr(s + l->i + 1, '\'');
                         if (!end)
                                 return lexer_error(l, "unterminated single quote");
-                        df_buf_putn(out, s + l->i + 1, end - (s + l->i + 1));
+                        for (const char *p = s + l->i + 1; p < end; p++)
+                                put_literal(l, out, *p);
                         l->i = end - s + 1;
                 } else if (c == '"') {
                         r = lex_double_quoted(l, out);
@@ -323,6 +417,11 @@ int zl_dockerfile_expand(const char *word, const json_t *vars, char escape, char
 const char *df_check_chmod(const char *s) {
         size_t n = strlen(s);
 
+        /* buildah (1.28) parses --chmod as an octal number; a symbolic mode is relative to
+         * each file's mode, so it has no one octal equivalent to translate it to. */
+        if (n > 0 && strspn(s, "ugoa") < n && strchr("+-=", s[strspn(s, "ugoa")]))
+                return "an octal mode such as 755 or 0644 (symbolic modes such as u+x are not "
+                       "supported by buildah: write the mode the files should have in octal)";
         if (n == 0 || n > 4 || strspn(s, "01234567") != n)
                 return "an octal mode such as 755 or 0644";
         return NULL;

@@ -15,11 +15,12 @@ static void dockerfile_freep(ZlDockerfile **df) {
 }
 #define _cleanup_dockerfile_ _cleanup_(dockerfile_freep)
 
-/* Expands word with "SET=value", "EMPTY=" and escape; returns the result or the error text,
- * which the caller frees. */
+/* Expands word with "SET=value", "EMPTY=", PATH, FILE and GLOB and escape; returns the result or
+ * the error text, which the caller frees. */
 static char *expand(const char *word, char escape, int *ret_r) {
         _cleanup_(json_decrefp) json_t *vars =
-                json_pack("{s:s, s:s, s:s}", "SET", "value", "EMPTY", "", "PATH", "/bin");
+                json_pack("{s:s, s:s, s:s, s:s, s:s}", "SET", "value", "EMPTY", "", "PATH", "/bin",
+                          "FILE", "/src/app.tar.gz", "GLOB", "*.gz");
         char *out = NULL, *error = NULL;
         int r;
 
@@ -93,6 +94,36 @@ TEST(expand_modifiers) {
         ASSERT_EXPANDS("${SET:+x-$SET}", '\\', "x-value");
 }
 
+TEST(expand_pattern_removal) {
+        ASSERT_EXPANDS("${FILE#*.}", '\\', "tar.gz");
+        ASSERT_EXPANDS("${FILE##*.}", '\\', "gz");
+        ASSERT_EXPANDS("${FILE%.*}", '\\', "/src/app.tar");
+        ASSERT_EXPANDS("${FILE%%.*}", '\\', "/src/app");
+        ASSERT_EXPANDS("${FILE##*/}", '\\', "app.tar.gz");
+        ASSERT_EXPANDS("${FILE%/*}", '\\', "/src");
+        /* '*' matches '/' too, as in the shell. */
+        ASSERT_EXPANDS("${FILE#/*a}", '\\', "pp.tar.gz");
+        ASSERT_EXPANDS("${FILE##/*a}", '\\', "r.gz");
+        /* No match, an empty pattern, unset and empty variables. */
+        ASSERT_EXPANDS("${FILE#x*}", '\\', "/src/app.tar.gz");
+        ASSERT_EXPANDS("${FILE%}", '\\', "/src/app.tar.gz");
+        ASSERT_EXPANDS("${UNSET#*}", '\\', "");
+        ASSERT_EXPANDS("${EMPTY%%*}", '\\', "");
+        ASSERT_EXPANDS("${SET#value}", '\\', "");
+        ASSERT_EXPANDS("${SET%?}", '\\', "valu");
+        ASSERT_EXPANDS("${SET#[uv]}", '\\', "alue");
+        /* The pattern is a word: variables (patterns unless quoted), quotes, escapes. */
+        ASSERT_EXPANDS("${FILE%$GLOB}", '\\', "/src/app.tar");
+        ASSERT_EXPANDS("${FILE%\"$GLOB\"}", '\\', "/src/app.tar.gz");
+        ASSERT_EXPANDS("${GLOB#\"*\"}", '\\', ".gz");
+        ASSERT_EXPANDS("${GLOB#'*'}", '\\', ".gz");
+        ASSERT_EXPANDS("${GLOB#\\*}", '\\', ".gz");
+        ASSERT_EXPANDS("${FILE%.${UNSET:-gz}}", '\\', "/src/app.tar");
+        ASSERT_EXPANDS("${FILE#*\\}}", '\\', "/src/app.tar.gz");
+        ASSERT_EXPANDS("\"${FILE##*/}\"", '\\', "app.tar.gz");
+        ASSERT_EXPANDS("x${SET%e}y", '\\', "xvaluy");
+}
+
 TEST(expand_quotes_and_escapes) {
         ASSERT_EXPANDS("'$SET'", '\\', "$SET");
         ASSERT_EXPANDS("\"$SET\"", '\\', "value");
@@ -122,7 +153,9 @@ TEST(expand_errors) {
         ASSERT_EXPAND_FAILS("${}", '\\', "bad substitution");
         ASSERT_EXPAND_FAILS("${SET", '\\', "missing '}'");
         ASSERT_EXPAND_FAILS("${SET:-x", '\\', "missing '}'");
-        ASSERT_EXPAND_FAILS("${SET#pre}", '\\', "unsupported operator '#'");
+        ASSERT_EXPAND_FAILS("${SET:#pre}", '\\', "unsupported operator ':#'");
+        ASSERT_EXPAND_FAILS("${SET#pre", '\\', "missing '}'");
+        ASSERT_EXPAND_FAILS("${SET/a/b}", '\\', "unsupported operator '/'");
         ASSERT_EXPAND_FAILS("${SET:=x}", '\\', "unsupported operator ':='");
         ASSERT_EXPAND_FAILS("${UNSET:?need it}", '\\', "UNSET: need it");
         ASSERT_EXPAND_FAILS("${EMPTY:?}", '\\', "EMPTY: is not set");

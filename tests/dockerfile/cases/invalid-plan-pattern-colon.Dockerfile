@@ -1,0 +1,3 @@
+FROM alpine
+ARG V=abc
+ENV X=${V:#a}

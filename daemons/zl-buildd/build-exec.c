@@ -7,6 +7,7 @@
 #include <spawn.h>
 #include <stdarg.h>
 #include <linux/openat2.h>
+#include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/stat.h>
@@ -48,6 +49,8 @@ struct BuildJob {
         json_t *stage_images; /* stage index (string) -> image id */
         char **containers; /* working containers created and not yet removed */
         unsigned heredoc_seq;
+        struct Fold *fold; /* the folded RUNs whose output is being read, if any */
+        char *final_layout; /* where the final stage's commit wrote its OCI layout, if it did */
 };
 
 /* ---- request --------------------------------------------------------------------------- */
@@ -303,8 +306,35 @@ static int fail(BuildJob *j, int stage, int index, int line, const char *fmt, ..
 
 typedef enum RunMode {
         RUN_EVENTS, /* every line of stdout and stderr becomes an output event */
+        RUN_FOLDED, /* as RUN_EVENTS, routed to its instruction by j->fold (see run_steps()) */
         RUN_QUIET, /* stdout is captured, stderr copied to ours */
 } RunMode;
+
+/* Consecutive RUNs run by one `buildah run` (see run_steps()). A wrapper script writes a marker
+ * line to stdout and to stderr before each command after the first; each stream keeps its own
+ * order, so a line belongs to the step of the last marker on its stream. The next step is shown
+ * (instruction_complete, instruction_started) once both streams have passed its marker; lines
+ * of a stream that is ahead wait until then. */
+typedef struct FoldLine {
+        size_t step;
+        bool is_stderr;
+        char *text;
+        size_t n;
+} FoldLine;
+
+typedef struct Fold {
+        char marker[64]; /* "zlb-fold-<32 hex>:"; a marker line is this and the step number */
+        const json_t *instructions;
+        int stage;
+        size_t first, n; /* the instructions [first, first + n) */
+        size_t at[2]; /* per stream (stdout, stderr): the step its last marker named */
+        size_t shown; /* the step whose instruction_started went out */
+        bool held_empty[2]; /* an empty line that may be the one before a marker */
+        FoldLine *queue;
+        size_t n_queue;
+} Fold;
+
+static void fold_line(BuildJob *j, bool is_stderr, const char *line, size_t n);
 
 typedef struct LineBuf {
         char buf[OUTPUT_LINE_MAX];
@@ -321,6 +351,10 @@ static void set_last_error(BuildJob *j, const char *line, size_t n) {
 }
 
 static void line_out(BuildJob *j, RunMode mode, bool is_stderr, const char *line, size_t n) {
+        if (mode == RUN_FOLDED && j->fold) {
+                fold_line(j, is_stderr, line, n);
+                return;
+        }
         if (is_stderr)
                 set_last_error(j, line, n);
         if (mode == RUN_EVENTS) {
@@ -553,7 +587,7 @@ static int buildah(BuildJob *j, char *const *args, const char *cwd, RunMode mode
                         if (k <= 0) {
                                 LineBuf *lb = i == 0 ? &lb_out : &lb_err;
 
-                                if (lb->n > 0 && (i == 1 || mode == RUN_EVENTS))
+                                if (lb->n > 0 && (i == 1 || mode != RUN_QUIET))
                                         line_out(j, mode, i == 1, lb->buf, lb->n);
                                 lb->n = 0;
                                 *fd = safe_close(*fd);
@@ -571,7 +605,7 @@ static int buildah(BuildJob *j, char *const *args, const char *cwd, RunMode mode
                                 captured_n += (size_t) k;
                                 captured[captured_n] = '\0';
                         }
-                        if (i == 1 || mode == RUN_EVENTS)
+                        if (i == 1 || mode != RUN_QUIET)
                                 feed(j, mode, i == 1, i == 0 ? &lb_out : &lb_err, buf, (size_t) k);
                 }
         }
@@ -682,6 +716,110 @@ static bool cmd_is(const json_t *ins, const char *cmd) {
  * only by a directory: it folds into the next commit like a config step. */
 static bool cmd_commits(const json_t *ins) {
         return cmd_is(ins, "RUN") || cmd_is(ins, "COPY") || cmd_is(ins, "ADD");
+}
+
+/* ---- folded RUNs ----------------------------------------------------------------------- */
+
+static void fold_output(BuildJob *j, Fold *f, bool is_stderr, const char *line, size_t n) {
+        FoldLine *q;
+
+        if (f->at[is_stderr] <= f->shown) {
+                line_out(j, RUN_EVENTS, is_stderr, line, n);
+                return;
+        }
+        q = reallocarray(f->queue, f->n_queue + 1, sizeof *f->queue);
+        if (q) {
+                f->queue = q;
+                q[f->n_queue].text = malloc(MAX(n, 1u));
+                if (q[f->n_queue].text)
+                        memcpy(q[f->n_queue].text, line, n);
+        }
+        if (!q || !q[f->n_queue].text) {
+                /* Out of memory: out of order rather than lost. */
+                line_out(j, RUN_EVENTS, is_stderr, line, n);
+                return;
+        }
+        q[f->n_queue].step = f->at[is_stderr];
+        q[f->n_queue].is_stderr = is_stderr;
+        q[f->n_queue].n = n;
+        f->n_queue++;
+}
+
+/* Shows the steps up to upto, each followed by the lines that waited for it. */
+static void fold_advance(BuildJob *j, Fold *f, size_t upto) {
+        while (f->shown < upto) {
+                const json_t *ins;
+                size_t k = 0;
+
+                emit(j, "instruction_complete",
+                     json_pack("{s:i,s:i,s:b}", "stage", f->stage, "index",
+                               (int) (f->first + f->shown), "cached", false));
+                f->shown++;
+                ins = json_array_get(f->instructions, f->first + f->shown);
+                emit(j, "instruction_started",
+                     json_pack("{s:i,s:i,s:s,s:i}", "stage", f->stage, "index",
+                               (int) (f->first + f->shown), "instruction",
+                               strempty(jstr(ins, "original")), "line", jint(ins, "line")));
+                for (size_t q = 0; q < f->n_queue; q++) {
+                        FoldLine *l = f->queue + q;
+
+                        if (l->step <= f->shown) {
+                                line_out(j, RUN_EVENTS, l->is_stderr, l->text, l->n);
+                                free(l->text);
+                        } else
+                                f->queue[k++] = *l;
+                }
+                f->n_queue = k;
+        }
+}
+
+static void fold_line(BuildJob *j, bool is_stderr, const char *line, size_t n) {
+        Fold *f = j->fold;
+        size_t ml = strlen(f->marker), step = 0;
+        bool marker = n > ml && memcmp(line, f->marker, ml) == 0 && n - ml <= 9;
+
+        for (size_t i = ml; marker && i < n; i++) {
+                if (line[i] < '0' || line[i] > '9')
+                        marker = false;
+                else
+                        step = step * 10 + (size_t) (line[i] - '0');
+        }
+        if (marker && step > f->at[is_stderr] && step < f->n) {
+                /* The wrapper starts each marker with a newline, in case the command's output
+                 * did not end with one: the empty line that makes when it did is not output. */
+                f->held_empty[is_stderr] = false;
+                f->at[is_stderr] = step;
+                fold_advance(j, f, MIN(f->at[0], f->at[1]));
+                return;
+        }
+        if (f->held_empty[is_stderr])
+                fold_output(j, f, is_stderr, "", 0);
+        f->held_empty[is_stderr] = n == 0;
+        if (n > 0)
+                fold_output(j, f, is_stderr, line, n);
+}
+
+/* After the last line: shows what is left. */
+static void fold_finish(BuildJob *j, Fold *f) {
+        for (int s = 0; s < 2; s++)
+                if (f->held_empty[s]) {
+                        f->held_empty[s] = false;
+                        fold_output(j, f, s, "", 0);
+                }
+        fold_advance(j, f, MAX(f->at[0], f->at[1]));
+        for (size_t q = 0; q < f->n_queue; q++) {
+                line_out(j, RUN_EVENTS, f->queue[q].is_stderr, f->queue[q].text, f->queue[q].n);
+                free(f->queue[q].text);
+        }
+        f->queue = mfree(f->queue);
+        f->n_queue = 0;
+}
+
+static void fold_done(Fold *f) {
+        for (size_t q = 0; q < f->n_queue; q++)
+                free(f->queue[q].text);
+        f->queue = mfree(f->queue);
+        f->n_queue = 0;
 }
 
 /* The Dockerfile text: the runtime template's or the file's. */
@@ -1450,7 +1588,9 @@ static bool is_bare_heredoc(const char *cmdline) {
         return *p == '\0';
 }
 
-static int run_step(BuildJob *j, Stage *s, const json_t *ins, int index) {
+/* The arguments of `buildah run` for a RUN up to the container name, and the command. */
+static int run_prepare(BuildJob *j, Stage *s, const json_t *ins, int index, char ***ret_args,
+                       char ***ret_cmd) {
         const json_t *flags = json_object_get(ins, "flags"), *args_j = json_object_get(ins, "args");
         const json_t *heredocs = json_object_get(ins, "heredocs"), *v;
         _cleanup_strv_free_ char **args = NULL, **cmd = NULL;
@@ -1564,13 +1704,67 @@ static int run_step(BuildJob *j, Stage *s, const json_t *ins, int index) {
                 }
         if (strv_length(cmd) == 0)
                 return fail(j, s->index, index, line, "RUN has no command");
+        *ret_args = TAKE_PTR(args);
+        *ret_cmd = TAKE_PTR(cmd);
+        return 0;
+}
 
-        r = strv_push(&args, s->container, "--");
-        for (char **c = cmd; r >= 0 && *c; c++)
-                r = strv_extend(&args, *c);
+static bool strv_equal(char *const *a, char *const *b) {
+        for (; a && b && *a && *b; a++, b++)
+                if (!streq(*a, *b))
+                        return false;
+        return (!a || !*a) == (!b || !*b);
+}
+
+/* Whether a RUN may share a `buildah run` with the RUNs next to it: shell form through
+ * /bin/sh (so the wrapper's shell is one the command needs anyway), nothing that differs per
+ * RUN besides the command (mounts, --network, a here-document script mounted as a file). */
+static bool run_foldable(const Stage *s, const json_t *ins) {
+        const json_t *flags = json_object_get(ins, "flags"), *heredocs;
+        const char *text;
+
+        if (!cmd_is(ins, "RUN") || !streq_ptr(jstr(ins, "form"), "shell"))
+                return false;
+        if (json_array_size(json_object_get(flags, "mount")) > 0 || jstr(flags, "network"))
+                return false;
+        if (strv_length(s->shell) != 2 || !streq(s->shell[0], "/bin/sh") ||
+            !streq(s->shell[1], "-c"))
+                return false;
+        heredocs = json_object_get(ins, "heredocs");
+        text = strempty(json_string_value(json_array_get(json_object_get(ins, "args"), 0)));
+        return !(json_array_size(heredocs) == 1 && is_bare_heredoc(text) &&
+                 startswith(strempty(jstr(json_array_get(heredocs, 0), "content")), "#!"));
+}
+
+/* Appends s to *script in single quotes. */
+static int shell_quote_append(char **script, const char *s) {
+        int r = strextend(script, " '");
+
+        for (const char *p = s; r >= 0 && *p; p++) {
+                size_t k = strcspn(p, "'");
+
+                if (k > 0) {
+                        _cleanup_free_ char *part = strndup(p, k);
+
+                        r = part ? strextend(script, part) : -ENOMEM;
+                        p += k;
+                        if (!*p || r < 0)
+                                break;
+                }
+                r = strextend(script, "'\\''");
+        }
+        return r < 0 ? r : strextend(script, "'");
+}
+
+static int run_exec(BuildJob *j, Stage *s, char ***args, char *const *cmd, int index, int line) {
+        int r;
+
+        r = strv_push(args, s->container, "--");
+        for (char *const *c = cmd; r >= 0 && *c; c++)
+                r = strv_extend(args, *c);
         if (r < 0)
                 return r;
-        r = buildah(j, args, NULL, RUN_EVENTS, NULL);
+        r = buildah(j, *args, NULL, RUN_EVENTS, NULL);
         if (r < 0)
                 return r == -ECANCELED
                                ? r
@@ -1578,6 +1772,104 @@ static int run_step(BuildJob *j, Stage *s, const json_t *ins, int index) {
         if (r > 0)
                 return fail(j, s->index, index, line, "RUN exited with status %d", r);
         s->workdir_missing = false;
+        return 0;
+}
+
+/* Runs the RUN at instructions[first] and, when fold is true (nothing is committed between
+ * steps), the RUNs right after it that can share its `buildah run`: setting up the container's
+ * root and namespaces costs most of a short RUN's time. Each command still runs as a process
+ * of its own, in order, stopping at the first failure, and every instruction is still its own
+ * pair of events with its own output (see Fold). *ret_last: the last instruction run. */
+static int run_steps(BuildJob *j, Stage *s, const json_t *instructions, size_t first, bool fold,
+                     size_t *ret_last) {
+        const json_t *ins = json_array_get(instructions, first);
+        _cleanup_strv_free_ char **args = NULL, **cmd = NULL;
+        _cleanup_free_ char *script = NULL;
+        size_t count = 1, n = json_array_size(instructions);
+        uint8_t nonce[16];
+        Fold f = {};
+        int line = jint(ins, "line"), r;
+
+        *ret_last = first;
+        r = run_prepare(j, s, ins, (int) first, &args, &cmd);
+        if (r < 0)
+                return r;
+        if (!fold || !run_foldable(s, ins) || first + 1 >= n ||
+            !run_foldable(s, json_array_get(instructions, first + 1)))
+                return run_exec(j, s, &args, cmd, (int) first, line);
+
+        if (getrandom(nonce, sizeof nonce, 0) != (ssize_t) sizeof nonce)
+                return run_exec(j, s, &args, cmd, (int) first, line);
+        strcpy(f.marker, "zlb-fold-");
+        for (size_t k = 0; k < sizeof nonce; k++)
+                sprintf(f.marker + strlen(f.marker), "%02x", nonce[k]);
+        strcat(f.marker, ":");
+
+        /* (exec ...) in a subshell: a command that is a shell builtin's name runs as the
+         * program, as it would under buildah run; `|| exit` stops at the first failure with
+         * its status. */
+        r = strextend(&script, "(exec");
+        for (char **c = cmd; r >= 0 && *c; c++)
+                r = shell_quote_append(&script, *c);
+        if (r >= 0)
+                r = strextend(&script, ") || exit $?\n");
+        for (size_t k = first + 1; r >= 0 && k < n; k++) {
+                const json_t *next = json_array_get(instructions, k);
+                _cleanup_strv_free_ char **a = NULL, **c = NULL;
+                char step[32];
+
+                if (!run_foldable(s, next))
+                        break;
+                r = run_prepare(j, s, next, (int) k, &a, &c);
+                if (r < 0)
+                        return r;
+                if (!strv_equal(a, args))
+                        break;
+                snprintf(step, sizeof step, "%zu", count);
+                r = strextend(&script, "printf '\\n%s\\n' '", f.marker, step,
+                              "'; printf '\\n%s\\n' '", f.marker, step, "' >&2; (exec");
+                for (char **x = c; r >= 0 && *x; x++)
+                        r = shell_quote_append(&script, *x);
+                if (r >= 0)
+                        r = strextend(&script, ") || exit $?\n");
+                count++;
+        }
+        if (r < 0)
+                return r;
+        if (count == 1)
+                return run_exec(j, s, &args, cmd, (int) first, line);
+
+        r = strv_push(&args, s->container, "--");
+        if (r >= 0)
+                r = strv_push(&args, "/bin/sh", "-c");
+        if (r >= 0)
+                r = strv_extend(&args, script);
+        if (r < 0)
+                return r;
+        f.instructions = instructions;
+        f.stage = s->index;
+        f.first = first;
+        f.n = count;
+        j->fold = &f;
+        r = buildah(j, args, NULL, RUN_FOLDED, NULL);
+        if (r != -ECANCELED)
+                fold_finish(j, &f);
+        j->fold = NULL;
+        fold_done(&f);
+        ins = json_array_get(instructions, first + f.shown);
+        line = jint(ins, "line");
+        if (r < 0)
+                return r == -ECANCELED ? r
+                                       : fail(j, s->index, (int) (first + f.shown), line,
+                                              "RUN failed: %s", strerror(-r));
+        if (r > 0)
+                return fail(j, s->index, (int) (first + f.shown), line, "RUN exited with status %d",
+                            r);
+        if (f.shown + 1 != count)
+                return fail(j, s->index, (int) (first + f.shown), line,
+                            "RUN ended the shell that runs the RUNs after it");
+        s->workdir_missing = false;
+        *ret_last = first + count - 1;
         return 0;
 }
 
@@ -1630,6 +1922,9 @@ static int copy_step(BuildJob *j, Stage *s, const json_t *ins, int index) {
         }
         if (dest_abs)
                 dest = dest_abs;
+        else if (s->workdir && path_startswith(dest, s->workdir))
+                /* COPY x /app/src/ after WORKDIR /app creates /app too. */
+                s->workdir_missing = false;
         r = strv_push(&common, add ? "add" : "copy", "--quiet");
         if (r >= 0 && jstr(flags, "chown"))
                 r = strv_push(&common, "--chown", jstr(flags, "chown"));
@@ -1749,11 +2044,60 @@ static int ensure_workdir(BuildJob *j, Stage *s, int index, int line) {
         return 0;
 }
 
-static int commit(BuildJob *j, Stage *s, const char *key, bool remove, int index, int line,
-                  char **ret_id) {
-        _cleanup_free_ char *name = strjoin(BUILD_CACHE_REPO ":", key), *out = NULL, *id = NULL;
-        _cleanup_strv_free_ char **args = NULL;
+/* The first tag, normalized, or NULL: the reference the OCI layout names. */
+static int first_tag(BuildJob *j, char **ret) {
+        _cleanup_free_ char *norm = NULL;
+
+        if (!j->req->tags || !j->req->tags[0]) {
+                *ret = NULL;
+                return 0;
+        }
+        (void) image_ref_normalize(j->req->tags[0], &norm, NULL);
+        *ret = norm ? TAKE_PTR(norm) : strdup(j->req->tags[0]);
+        return *ret ? 0 : -ENOMEM;
+}
+
+/* Where the final commit writes the OCI layout: work_dir/oci naming the first tag, or, with a
+ * layout cache, a directory beside the cache that write_layout() renames into it once the
+ * image id is known. */
+static int final_layout_dest(BuildJob *j, char **ret_dir, char **ret_ref) {
+        _cleanup_free_ char *dir = NULL, *ref = NULL;
         int r;
+
+        if (j->req->oci_cache) {
+                r = mkdir_p(j->req->oci_cache, 0700);
+                if (r < 0)
+                        return fail(j, -1, -1, -1, "cannot create '%s': %s", j->req->oci_cache,
+                                    strerror(-r));
+                dir = strjoin(j->req->oci_cache, "/", j->req->build_id, ".commit.tmp");
+        } else {
+                dir = path_join(j->req->work_dir, "oci");
+                if (dir) {
+                        r = first_tag(j, &ref);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        if (!dir)
+                return -ENOMEM;
+        /* A leftover of a killed run of the same build id. */
+        (void) rm_rf(dir);
+        *ret_dir = TAKE_PTR(dir);
+        *ret_ref = TAKE_PTR(ref);
+        return 0;
+}
+
+/* Commits the stage as localhost/zlayer-cache:<key>. With final (the build's last stage), the
+ * OCI layout zl-runtimed imports is written at the same time by a second `buildah commit`
+ * into an oci: layout, instead of exported from the stored image afterwards: both read the
+ * container, neither changes it, so they run side by side. */
+static int commit(BuildJob *j, Stage *s, const char *key, bool remove, bool final, int index,
+                  int line, char **ret_id) {
+        _cleanup_free_ char *name = strjoin(BUILD_CACHE_REPO ":", key), *out = NULL, *id = NULL;
+        _cleanup_free_ char *layout = NULL, *ref = NULL, *dest = NULL;
+        _cleanup_strv_free_ char **args = NULL;
+        pid_t oci_pid = 0;
+        int r, k;
 
         if (!name)
                 return -ENOMEM;
@@ -1762,6 +2106,26 @@ static int commit(BuildJob *j, Stage *s, const char *key, bool remove, int index
                 r = flush_config(j, s, index, line);
         if (r < 0)
                 return r;
+        if (final) {
+                r = final_layout_dest(j, &layout, &ref);
+                if (r < 0)
+                        return r;
+                dest = strjoin("oci:", layout, ref ? ":" : "", strempty(ref));
+                if (!dest)
+                        return -ENOMEM;
+                r = buildah_start(j,
+                                  (char *[]){ (char *) "commit", (char *) "--quiet",
+                                              (char *) "--format", (char *) "oci", s->container,
+                                              dest, NULL },
+                                  &oci_pid);
+                if (r < 0)
+                        return r == -ECANCELED
+                                       ? r
+                                       : fail(j, s->index, index, line,
+                                              "writing the OCI layout failed: %s", strerror(-r));
+                /* The container is removed when the layout is written too (finish_image()). */
+                remove = false;
+        }
         r = strv_push(&args, "commit", "--quiet");
         if (r >= 0)
                 r = strv_push(&args, "--format", "oci");
@@ -1769,9 +2133,21 @@ static int commit(BuildJob *j, Stage *s, const char *key, bool remove, int index
                 r = strv_extend(&args, "--rm");
         if (r >= 0)
                 r = strv_push(&args, s->container, name);
-        if (r < 0)
-                return r;
-        r = buildah_ok(j, args, NULL, RUN_QUIET, &out);
+        if (r >= 0)
+                r = buildah_ok(j, args, NULL, RUN_QUIET, &out);
+        if (oci_pid > 0) {
+                if (r < 0)
+                        stop_child(oci_pid);
+                k = r < 0 ? 0 : buildah_wait(j, oci_pid);
+                if (r < 0 || k != 0)
+                        (void) rm_rf(layout);
+                if (k == -ECANCELED)
+                        return k;
+                if (k != 0 && r >= 0)
+                        return fail(j, s->index, index, line,
+                                    "writing the OCI layout '%s' failed: %s", layout,
+                                    k < 0 ? strerror(-k) : "buildah commit failed (see the log)");
+        }
         if (r == -ECANCELED)
                 return r;
         if (r < 0)
@@ -1787,17 +2163,23 @@ static int commit(BuildJob *j, Stage *s, const char *key, bool remove, int index
         r = build_image_list_add(j->images, id, name);
         if (r < 0)
                 return r;
+        if (final)
+                free_and_replace(j->final_layout, layout);
         *ret_id = startswith(id, "sha256:") ? TAKE_PTR(id) : strjoin("sha256:", id);
         return *ret_id ? 0 : -ENOMEM;
 }
 
-static int build_stage(BuildJob *j, const json_t *ps) {
+static int build_stage(BuildJob *j, const json_t *ps, bool final) {
         const json_t *instructions = json_object_get(ps, "instructions"), *ins;
         const char *platform = jstr(ps, "platform") ?: j->req->platform;
         size_t n = json_array_size(instructions), i;
         _cleanup_free_ char *base_id = NULL, *image_id = NULL;
         _cleanup_free_ char(*keys)[65] = NULL;
         Stage s = { .plan_stage = ps, .index = jint(ps, "index") };
+        /* A no_cache build commits once per stage, as `buildah bud` without --layers does: the
+         * stage's image is still its last step's cache entry, so an unchanged rebuild finds it,
+         * but nothing finds the steps before it. */
+        bool step_commits = j->req->step_commits && !j->req->no_cache;
         const char *cached_image = NULL;
         ssize_t cached_upto = -1;
         size_t failed = 0;
@@ -1865,9 +2247,16 @@ static int build_stage(BuildJob *j, const json_t *ps) {
                         r = stage_container(j, &s);
                         if (r < 0)
                                 goto finish;
-                        if (cmd_is(ins, "RUN"))
-                                r = run_step(j, &s, ins, (int) i);
-                        else if (cmd_is(ins, "COPY") || cmd_is(ins, "ADD"))
+                        if (cmd_is(ins, "RUN")) {
+                                size_t last;
+
+                                r = run_steps(j, &s, instructions, i, !step_commits, &last);
+                                if (r >= 0 && last != i) {
+                                        i = last;
+                                        ins = json_array_get(instructions, i);
+                                        line = jint(ins, "line");
+                                }
+                        } else if (cmd_is(ins, "COPY") || cmd_is(ins, "ADD"))
                                 r = copy_step(j, &s, ins, (int) i);
                         else if (cmd_is(ins, "WORKDIR"))
                                 r = workdir_step(&s);
@@ -1880,10 +2269,10 @@ static int build_stage(BuildJob *j, const json_t *ps) {
                         }
                         if (r < 0)
                                 goto finish;
-                        if (cmd_commits(ins) && j->req->step_commits && i + 1 < n) {
+                        if (cmd_commits(ins) && step_commits && i + 1 < n) {
                                 _cleanup_free_ char *id = NULL;
 
-                                r = commit(j, &s, keys[i], false, (int) i, line, &id);
+                                r = commit(j, &s, keys[i], false, false, (int) i, line, &id);
                                 if (r < 0)
                                         goto finish;
                         }
@@ -1908,8 +2297,8 @@ static int build_stage(BuildJob *j, const json_t *ps) {
                         if (r < 0)
                                 goto finish;
                 }
-                r = commit(j, &s, n > 0 ? keys[n - 1] : empty_key, true, -1, jint(ps, "line"),
-                           &image_id);
+                r = commit(j, &s, n > 0 ? keys[n - 1] : empty_key, true, final, -1,
+                           jint(ps, "line"), &image_id);
                 if (r < 0)
                         goto finish;
         }
@@ -1960,6 +2349,7 @@ BuildJob *build_job_free(BuildJob *j) {
         free(j->ignore_file);
         json_decref(j->stage_images);
         strv_free(j->containers);
+        free(j->final_layout);
         return mfree(j);
 }
 
@@ -2259,14 +2649,23 @@ static int write_layout(BuildJob *j, const char *image_id, const char *ref, cons
         int r;
 
         if (!j->req->oci_cache)
-                return export_layout(j, image_id, oci, ref);
+                /* The final commit wrote it in place (final_layout_dest()). */
+                return j->final_layout ? 0 : export_layout(j, image_id, oci, ref);
 
         cached = path_join(j->req->oci_cache, hex);
         index = cached ? path_join(cached, "index.json") : NULL;
         tmp = cached ? strjoin(cached, ".", j->req->build_id, ".tmp") : NULL;
         if (!index || !tmp)
                 return -ENOMEM;
-        if (access(index, F_OK) < 0) {
+        if (j->final_layout) {
+                /* Complete: the commit that wrote it has exited 0. An equal layout already in
+                 * the cache is kept. */
+                if (access(index, F_OK) >= 0 || (rename(j->final_layout, cached) < 0 &&
+                                                 (errno == ENOTEMPTY || errno == EEXIST)))
+                        (void) rm_rf(j->final_layout);
+                else if (access(index, F_OK) < 0)
+                        return fail(j, -1, -1, -1, "cannot move the layout to '%s': %m", cached);
+        } else if (access(index, F_OK) < 0) {
                 r = mkdir_p(j->req->oci_cache, 0700);
                 if (r < 0)
                         return fail(j, -1, -1, -1, "cannot create '%s': %s", j->req->oci_cache,
@@ -2302,7 +2701,7 @@ static bool tags_point_at(BuildJob *j, const json_t *tags, const char *image_id)
 static int finish_image(BuildJob *j, const char *image_id) {
         const BuildRequest *q = j->req;
         _cleanup_free_ char *oci = NULL;
-        pid_t tag_pid = 0;
+        pid_t tag_pid = 0, rm_pid = 0;
         _cleanup_(json_decrefp) json_t *tags = json_array();
         int r;
 
@@ -2331,12 +2730,25 @@ static int finish_image(BuildJob *j, const char *image_id) {
                                                : fail(j, -1, -1, -1, "tagging the image failed: %s",
                                                       strerror(-r));
         }
+        /* The working container the final commit left (see commit()) goes meanwhile; one that
+         * stays is removed after the build as usual. */
+        if (j->final_layout && strv_length(j->containers) > 0) {
+                _cleanup_strv_free_ char **args = NULL;
+
+                r = strv_extend(&args, "rm");
+                for (char **c = j->containers; r >= 0 && *c; c++)
+                        r = strv_extend(&args, *c);
+                if (r >= 0 && buildah_start(j, args, &rm_pid) < 0)
+                        rm_pid = 0;
+        }
 
         oci = path_join(q->work_dir, "oci");
         if (!oci)
                 r = -ENOMEM;
         else
                 r = write_layout(j, image_id, json_string_value(json_array_get(tags, 0)), oci);
+        if (rm_pid > 0 && buildah_wait(j, rm_pid) == 0)
+                j->containers = strv_free(j->containers);
         if (tag_pid > 0) {
                 int k;
 
@@ -2429,7 +2841,7 @@ static int run_plan(BuildJob *j, const json_t *plan_in) {
         }
 
         json_array_foreach (stages, i, st) {
-                r = build_stage(j, st);
+                r = build_stage(j, st, i + 1 == json_array_size(stages));
                 if (r < 0)
                         return r;
         }

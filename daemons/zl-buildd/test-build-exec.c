@@ -210,10 +210,16 @@ static const char fake_buildah[] =
         "pull) for a; do name=$a; done; id=$(echo \"$name\" | sha256sum | cut -c1-64)\n"
         "    echo \"$id $name\" >> \"$d/store\"; echo \"$id\" ;;\n"
         "from) shift; while [ \"$1\" != --name ]; do shift; done; echo \"$2\" ;;\n"
-        "run) echo \"ran: $*\"; echo 'some stderr' >&2; printf 'caf\\351\\n'\n"
+        "run) case \"$*\" in *zlb-fold-*)\n"
+        "        while [ \"$1\" != -- ]; do shift; done; shift; exec \"$@\" ;; esac\n"
+        "    echo \"ran: $*\"; echo 'some stderr' >&2; printf 'caf\\351\\n'\n"
         "    head -c 5000 /dev/zero | tr '\\0' a; echo\n"
         "    case \"$*\" in *fail-now*) exit 7 ;; esac ;;\n"
         "commit) for a; do name=$a; done\n"
+        "    case $name in oci:*) dir=${name#oci:}; dir=${dir%%:*}\n"
+        "        mkdir -p \"$dir/blobs/sha256\" && echo x > \"$dir/blobs/sha256/aa\"\n"
+        "        echo '{\"schemaVersion\":2,\"manifests\":[{\"digest\":\"sha256:aa\"}]}' > "
+        "\"$dir/index.json\"; exit 0 ;; esac\n"
         "    id=$(echo \"$* $(date +%s%N)\" | sha256sum | cut -c1-64)\n"
         "    echo \"$id $name\" >> \"$d/store\"; echo \"$id\" ;;\n"
         "push) for a; do dest=$a; done\n"
@@ -327,12 +333,23 @@ TEST(executor_cold_then_cached) {
         /* ...and the config reaches the container before the commit. */
         ASSERT_NOT_NULL(strstr(calls, "config --env A=1 --workingdir /app zlb-b1-0\ncommit"));
         ASSERT_NOT_NULL(strstr(calls, "config --cmd [\"/app/run\"] zlb-b1-0\ncommit"));
-        /* A cache image per COPY and RUN, and the final one, removing the container. */
-        ASSERT_EQ(count(calls, "commit --quiet --format oci "), 3u);
-        ASSERT_EQ(count(calls, "commit --quiet --format oci --rm zlb-b1-0"), 1u);
+        /* A cache image per COPY and RUN, and the final one; the final stage's OCI layout is
+         * committed from the container too, not exported afterwards; then the container goes. */
+        ASSERT_EQ(count(calls, "commit --quiet --format oci "), 4u);
         ASSERT_EQ(count(calls, "localhost/zlayer-cache:"), 3u);
+        ASSERT_EQ(count(calls, "--rm"), 0u);
+        {
+                _cleanup_free_ char *want =
+                        strjoin("commit --quiet --format oci zlb-b1-0 oci:", test_tmpdir(),
+                                "/work/b1/oci:localhost/app:1\n");
+                _cleanup_free_ char *index = path_join(test_tmpdir(), "work/b1/oci/index.json");
+
+                ASSERT_NOT_NULL(strstr(calls, want));
+                ASSERT_EQ(access(index, F_OK), 0);
+        }
+        ASSERT_NOT_NULL(strstr(calls, "\nrm zlb-b1-0\n"));
         ASSERT_NOT_NULL(strstr(calls, "tag sha256:"));
-        ASSERT_NOT_NULL(strstr(calls, "push --quiet --disable-compression sha256:"));
+        ASSERT_NULL(strstr(calls, "push "));
         ASSERT_NOT_NULL(strstr(events, "{\"line\":\"some stderr\",\"is_stderr\":true}"));
         /* Invalid UTF-8 is replaced, not dropped; long lines are cut at 4 KiB. */
         ASSERT_NOT_NULL(strstr(events, "{\"line\":\"caf?\",\"is_stderr\":false}"));
@@ -366,12 +383,109 @@ TEST(executor_cold_then_cached) {
         events = mfree(events);
         calls = mfree(calls);
 
-        /* no_cache: built again (and written to the cache again). */
+        /* no_cache: built again, committed once (the stage's cache entry and the layout). */
         setup_fake();
         ASSERT_OK(run_fake("b3", plan_text, true, &events));
         calls = read_calls();
         ASSERT_EQ(count(events, "\"cached\":false"), 5u);
-        ASSERT_EQ(count(calls, "commit "), 3u);
+        ASSERT_EQ(count(calls, "commit "), 2u);
+        ASSERT_EQ(count(calls, "localhost/zlayer-cache:"), 1u);
+        ASSERT_EQ(count(calls, "config "), 1u);
+}
+
+/* Three RUNs in one buildah run (no_cache): the fake runs the wrapper script here. */
+static const char fold_plan[] =
+        "{\"target\":0,\"stages\":[{\"index\":0,\"name\":null,\"line\":1,"
+        "\"base\":\"scratch\",\"base_stage\":null,\"platform\":null,\"depends\":[],"
+        "\"instructions\":["
+        "{\"cmd\":\"RUN\",\"line\":2,\"original\":\"RUN one\",\"flags\":{},"
+        "\"form\":\"shell\",\"args\":[\"echo one; echo err-one >&2; printf 'no-newline'\"]},"
+        "{\"cmd\":\"RUN\",\"line\":3,\"original\":\"RUN two\",\"flags\":{},"
+        "\"form\":\"shell\",\"args\":[\"echo \\\"it's two\\\"; echo; echo err-two >&2\"]},"
+        "{\"cmd\":\"RUN\",\"line\":4,\"original\":\"RUN three\",\"flags\":{},"
+        "\"form\":\"shell\",\"args\":[\"echo three; exit %d\"]},"
+        "{\"cmd\":\"RUN\",\"line\":5,\"original\":\"RUN four\",\"flags\":{},"
+        "\"form\":\"shell\",\"args\":[\"echo four\"]}]}]}";
+
+/* The events without the output of the fake's other commands, as "E:index" and "O:line". */
+static char *fold_trace(const char *events) {
+        _cleanup_free_ char *copy = strdup(events), *out = NULL;
+        char *save = NULL;
+
+        ASSERT_NOT_NULL(copy);
+        for (char *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+                _cleanup_(json_decrefp) json_t *e = json_loads(l, 0, NULL);
+                const char *ev = json_string_value(json_object_get(e, "event"));
+                json_t *d = json_object_get(e, "data");
+                char buf[256];
+
+                ASSERT_NOT_NULL(ev);
+                if (streq(ev, "output"))
+                        snprintf(buf, sizeof buf, "O:%s%s|",
+                                 json_is_true(json_object_get(d, "is_stderr")) ? "!" : "",
+                                 json_string_value(json_object_get(d, "line")));
+                else if (startswith(ev, "instruction_") || streq(ev, "build_failed"))
+                        snprintf(buf, sizeof buf, "%c%" JSON_INTEGER_FORMAT "|",
+                                 streq(ev, "build_failed")          ? 'F'
+                                 : streq(ev, "instruction_started") ? 'S'
+                                                                    : 'C',
+                                 json_integer_value(json_object_get(d, "index")));
+                else
+                        continue;
+                ASSERT_OK(strextend(&out, buf));
+        }
+        return TAKE_PTR(out);
+}
+
+TEST(executor_folded_runs) {
+        _cleanup_free_ char *events = NULL, *calls = NULL, *plan = NULL, *trace = NULL;
+        const char *stderr_one, *stderr_two;
+
+        setup_fake();
+        ASSERT_TRUE(asprintf(&plan, fold_plan, 0) > 0);
+        ASSERT_OK(run_fake("r1", plan, true, &events));
+        calls = read_calls();
+        /* One buildah run for the four. */
+        ASSERT_EQ(count(calls, "run "), 1u);
+        /* A marker to stdout and to stderr before each command after the first. */
+        ASSERT_EQ(count(calls, "zlb-fold-"), 6u);
+        trace = fold_trace(events);
+        /* stdout and stderr are separate pipes: within a step their order may vary. */
+        stderr_one = strstr(trace, "O:!err-one|");
+        stderr_two = strstr(trace, "O:!err-two|");
+        ASSERT_NOT_NULL(stderr_one);
+        ASSERT_NOT_NULL(stderr_two);
+        ASSERT_TRUE(stderr_one > strstr(trace, "S0|") && stderr_one < strstr(trace, "C0|"));
+        ASSERT_TRUE(stderr_two > strstr(trace, "S1|") && stderr_two < strstr(trace, "C1|"));
+        memmove((char *) stderr_two, stderr_two + strlen("O:!err-two|"),
+                strlen(stderr_two + strlen("O:!err-two|")) + 1);
+        memmove((char *) stderr_one, stderr_one + strlen("O:!err-one|"),
+                strlen(stderr_one + strlen("O:!err-one|")) + 1);
+        ASSERT_STREQ(trace, "S0|O:one|O:no-newline|C0|S1|O:it's two|O:|C1|S2|O:three|C2|S3|"
+                            "O:four|C3|");
+        events = mfree(events);
+        calls = mfree(calls);
+        trace = mfree(trace);
+        plan = mfree(plan);
+
+        /* The third fails: the fourth never starts, the failure is the third's. */
+        setup_fake();
+        ASSERT_TRUE(asprintf(&plan, fold_plan, 5) > 0);
+        ASSERT_ERROR(run_fake("r2", plan, true, &events), EIO);
+        ASSERT_NOT_NULL(strstr(events, "{\"error\":\"RUN exited with status 5\",\"stage\":0,"
+                                       "\"index\":2,\"line\":4}"));
+        trace = fold_trace(events);
+        ASSERT_NOT_NULL(strstr(trace, "C1|S2|O:three|F2|"));
+        ASSERT_NULL(strstr(trace, "S3|"));
+        ASSERT_NULL(strstr(trace, "four"));
+        events = mfree(events);
+        trace = mfree(trace);
+
+        /* With the cache, a commit follows each RUN: no folding. */
+        setup_fake();
+        ASSERT_OK(run_fake("r3", plan, false, &events));
+        calls = read_calls();
+        ASSERT_EQ(count(calls, "zlb-fold-"), 0u);
 }
 
 TEST(executor_partial_cache) {

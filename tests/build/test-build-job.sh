@@ -355,6 +355,39 @@ check "failing RUN: its output went out first" \
 check "failing RUN: no image_ready, nothing after" ev fail1 'events[-1]["event"] == "build_failed" and not of("image_ready")'
 check "failing RUN: no working container left" [ -z "$(B containers --format '{{.ContainerName}}' | grep '^zlb-fail1-')" ]
 
+# The same with no_cache: nothing is committed between the RUNs, so they share one buildah run;
+# each is still its own pair of events with its own output, and the failure is the second's.
+run_job fail2 "$ctx" '"no_cache":true'
+check "folded RUNs: failing RUN at its index and line" \
+        ev fail2 'one("build_failed") == {"error": "RUN exited with status 3", "stage": 0, "index": 1, "line": 3}'
+check "folded RUNs: events per instruction, the third never started" \
+        ev fail2 '[(e["event"], e["data"]["index"]) for e in events if e["event"].startswith("instruction_")] == [("instruction_started", 0), ("instruction_complete", 0), ("instruction_started", 1)]'
+# by_step: the output lines between each instruction_started and the next instruction event.
+by_step='(lambda st: {events[a]["data"]["index"]: [e["data"]["line"] for e in events[a + 1:b] if e["event"] == "output"] for a, b in zip(st, st[1:] + [len(events)])})([k for k, e in enumerate(events) if e["event"] == "instruction_started"])'
+check "folded RUNs: output under its own instruction" \
+        ev fail2 "$by_step[0] == ['step-one'] and $by_step[1][:2] in (['about to fail', 'on stderr'], ['on stderr', 'about to fail'])"
+check "folded RUNs: no working container left" [ -z "$(B containers --format '{{.ContainerName}}' | grep '^zlb-fail2-')" ]
+{
+        echo "FROM $SHELL_IMAGE"
+        echo "RUN printf 'no newline' && echo 'on stderr' >&2"
+        echo "RUN echo \"it's\" && echo"
+        echo 'RUN ["echo", "exec form"]'
+        echo 'RUN echo last > /last.txt'
+        echo 'CMD ["cat", "/last.txt"]'
+} > "$ctx/Dockerfile.fold"
+run_job fold1 "$ctx" '"dockerfile":"Dockerfile.fold","no_cache":true,"tags":["localhost/fold:1"]'
+check "folded RUNs: exit 0" [ "$rc" = 0 ]
+check "folded RUNs: a line without newline ends at the next RUN" \
+        ev fold1 "sorted($by_step[0]) == ['no newline', 'on stderr']"
+check "folded RUNs: quotes pass through, an empty line is kept" \
+        ev fold1 "$by_step[1] == [\"it's\", '']"
+check "folded RUNs: exec form on its own" ev fold1 "$by_step[2] == ['exec form']"
+check "folded RUNs: every step complete" \
+        ev fold1 '[d["index"] for d in of("instruction_complete")] == [0, 1, 2, 3, 4]'
+c=$(B from --pull=never localhost/fold:1)
+check "folded RUNs: the image has the last RUN's file" [ "$(brun "$c" -- cat /last.txt)" = "last" ]
+B rm "$c" > /dev/null
+
 printf 'FROM %s\nRUN echo ok\nFRUM nothing\n' "$SHELL_IMAGE" > "$ctx/Dockerfile.bad"
 run_job parse1 "$ctx" '"dockerfile":"Dockerfile.bad"'
 check "parse error: exit 1, build_failed with the line" \

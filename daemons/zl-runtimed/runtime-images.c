@@ -124,32 +124,17 @@ const char *image_job_kind_to_string(ImageJobKind k) {
         return k >= 0 && k < _IMAGE_JOB_KIND_MAX ? job_kind_table[k] : NULL;
 }
 
-_printf_(3, 4) static int fail(char **ret_error, int r, const char *format, ...) {
-        va_list ap;
-        char *s = NULL;
-
-        if (!ret_error)
-                return r;
-        va_start(ap, format);
-        if (vasprintf(&s, format, ap) < 0)
-                s = NULL;
-        va_end(ap);
-        free(*ret_error);
-        *ret_error = s;
-        return s ? r : -ENOMEM;
-}
-
 /* Parses and normalizes ref, or says why not. */
 static int ref_normalize(const char *ref, char **ret, char **ret_error) {
         const char *why = NULL;
         int r;
 
         if (isempty(ref))
-                return fail(ret_error, -EINVAL, "ref: must not be empty");
+                return error_setf(ret_error, -EINVAL, "ref: must not be empty");
         r = image_ref_normalize(ref, ret, &why);
         if (r == -EINVAL)
-                return fail(ret_error, r, "ref: '%s' is not a valid image reference: %s", ref,
-                            why ?: "malformed");
+                return error_setf(ret_error, r, "ref: '%s' is not a valid image reference: %s", ref,
+                                  why ?: "malformed");
         return r;
 }
 
@@ -159,7 +144,8 @@ static int ref_normalize_store(const char *ref, char **ret, char **ret_error) {
                 char *s;
 
                 if (strlen(ref) != 71 || strspn(ref + 7, "0123456789abcdef") != 64)
-                        return fail(ret_error, -EINVAL, "ref: '%s' is not a valid digest", ref);
+                        return error_setf(ret_error, -EINVAL, "ref: '%s' is not a valid digest",
+                                          ref);
                 s = strdup(ref);
                 if (!s)
                         return -ENOMEM;
@@ -503,15 +489,16 @@ static int child_client(ChildContext *cx, char **ret_error) {
         if (j->auth) {
                 r = child_auth_file(cx->ref->domain, j->auth, &cx->auth_fd);
                 if (r < 0)
-                        return fail(ret_error, r, "cannot pass the credentials: %s", strerror(-r));
+                        return error_setf(ret_error, r, "cannot pass the credentials: %s",
+                                          strerror(-r));
                 snprintf(auth_path, sizeof auth_path, "/proc/self/fd/%d", cx->auth_fd);
                 o.login_file = auth_path;
                 o.auth_files = auth_files;
         }
         r = registry_client_new(&o, &cx->client);
         if (r < 0)
-                return fail(ret_error, r, "%s: cannot set up the registry client: %s", j->ref,
-                            strerror(-r));
+                return error_setf(ret_error, r, "%s: cannot set up the registry client: %s", j->ref,
+                                  strerror(-r));
         return 0;
 }
 
@@ -608,7 +595,7 @@ static int child_pull(ChildContext *cx, char **ret_digest, char **ret_error) {
                 return r;
         r = registry_resolve(cx->client, cx->ref, &img, &msg);
         if (r < 0)
-                return fail(ret_error, r, "%s", msg ?: strerror(-r));
+                return error_setf(ret_error, r, "%s", msg ?: strerror(-r));
 
         digests = calloc(img->n_layers + 1, sizeof(char *));
         sizes = calloc(img->n_layers + 1, sizeof(uint64_t));
@@ -628,14 +615,14 @@ static int child_pull(ChildContext *cx, char **ret_digest, char **ret_error) {
                 return -ENOMEM;
         blobs_fd = open(blobs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (blobs_fd < 0)
-                return fail(ret_error, -errno, "%s: cannot open '%s': %m", j->ref, blobs);
+                return error_setf(ret_error, -errno, "%s: cannot open '%s': %m", j->ref, blobs);
         r = child_store_blob(cx->store, img->manifest_digest, img->manifest, img->manifest_size);
         if (r >= 0)
                 r = child_store_blob(cx->store, img->config_desc.digest, img->config,
                                      img->config_size);
         if (r < 0)
-                return fail(ret_error, r, "%s: cannot store the manifest and config: %s", j->ref,
-                            strerror(-r));
+                return error_setf(ret_error, r, "%s: cannot store the manifest and config: %s",
+                                  j->ref, strerror(-r));
         {
                 _cleanup_(json_decrefp) json_t *config =
                         json_loadb(img->config, img->config_size, 0, NULL);
@@ -681,7 +668,7 @@ static int child_pull(ChildContext *cx, char **ret_digest, char **ret_error) {
                         (void) pthread_join(workers[k], NULL);
         }
         if (r < 0)
-                return fail(ret_error, r, "%s", msg ?: strerror(-r));
+                return error_setf(ret_error, r, "%s", msg ?: strerror(-r));
         /* Blobs the store had already were not fetched and reported nothing: complete. */
         for (size_t i = 0; i < img->n_layers; i++)
                 child_say(cx->out.fd, "P %s %" PRIu64 " %" PRIu64 "\n", digests[i], sizes[i],
@@ -698,7 +685,7 @@ static int child_pull(ChildContext *cx, char **ret_digest, char **ret_error) {
         child_say(cx->out.fd, "S unpacking\n");
         r = image_store_add_image(cx->store, record, img->manifest_digest, &msg);
         if (r < 0)
-                return fail(ret_error, r, "%s", msg ?: strerror(-r));
+                return error_setf(ret_error, r, "%s", msg ?: strerror(-r));
         return (*ret_digest = strdup(img->manifest_digest)) ? 0 : -ENOMEM;
 }
 
@@ -715,7 +702,7 @@ static int child_push(ChildContext *cx, char **ret_digest, char **ret_error) {
         child_say(cx->out.fd, "S pushing\n");
         r = image_store_inspect(cx->store, j->ref, &text);
         if (r == -ENOENT)
-                return fail(ret_error, r, "No such image '%s'.", j->ref);
+                return error_setf(ret_error, r, "No such image '%s'.", j->ref);
         if (r < 0)
                 return r;
         inspect = json_loads(text, 0, NULL);
@@ -724,7 +711,7 @@ static int child_push(ChildContext *cx, char **ret_digest, char **ret_error) {
                 return -EBADMSG;
         fd = image_store_blob_open(cx->store, id);
         if (fd < 0)
-                return fail(ret_error, fd, "%s: manifest %s: %s", j->ref, id, strerror(-fd));
+                return error_setf(ret_error, fd, "%s: manifest %s: %s", j->ref, id, strerror(-fd));
         r = read_full_fd(fd, 4 * 1024 * 1024, &manifest, &size);
         if (r < 0)
                 return r;
@@ -744,7 +731,7 @@ static int child_push(ChildContext *cx, char **ret_digest, char **ret_error) {
         r = registry_push(cx->client, cx->ref, blobs_fd, manifest, size, media_type, &po,
                           ret_digest, &msg);
         if (r < 0)
-                return fail(ret_error, r, "%s", msg ?: strerror(-r));
+                return error_setf(ret_error, r, "%s", msg ?: strerror(-r));
         return 0;
 }
 
@@ -757,7 +744,7 @@ static int child_import(ChildContext *cx, char **ret_digest, char **ret_error) {
         r = image_store_import(cx->store, j->path, isempty(j->ref) ? NULL : j->ref, NULL,
                                ret_digest, &msg);
         if (r < 0)
-                return fail(ret_error, r, "%s: %s", j->path, msg ?: strerror(-r));
+                return error_setf(ret_error, r, "%s: %s", j->path, msg ?: strerror(-r));
         return 0;
 }
 
@@ -772,7 +759,7 @@ static int child_export(ChildContext *cx, char **ret_digest, char **ret_error) {
                                                          : IMAGE_EXPORT_OCI_LAYOUT,
                                ret_digest, &msg);
         if (r < 0)
-                return fail(ret_error, r, "%s", msg ?: strerror(-r));
+                return error_setf(ret_error, r, "%s", msg ?: strerror(-r));
         return 0;
 }
 
@@ -1101,11 +1088,11 @@ static int check_pull_options(const ImagePullOptions *o, const char *auth_name, 
                         slashes += *p == '/';
                 if (slashes < 1 || slashes > 2 || o->platform[0] == '/' ||
                     endswith(o->platform, "/") || strstr(o->platform, "//"))
-                        return fail(ret_error, -EINVAL, "platform: '%s' is not os/arch[/variant]",
-                                    o->platform);
+                        return error_setf(ret_error, -EINVAL,
+                                          "platform: '%s' is not os/arch[/variant]", o->platform);
         }
         if (o && o->auth && (!strchr(o->auth, ':') || o->auth[0] == ':'))
-                return fail(ret_error, -EINVAL, "%s: must be 'user:password'", auth_name);
+                return error_setf(ret_error, -EINVAL, "%s: must be 'user:password'", auth_name);
         return 0;
 }
 
@@ -1134,9 +1121,10 @@ int images_push(Images *im, const char *ref, const ImagePullOptions *o, image_jo
                 return r;
         r = store_manifest_of(im, normalized, &manifest);
         if (r == -ENOENT)
-                return fail(ret_error, r, "No such image '%s'.", normalized);
+                return error_setf(ret_error, r, "No such image '%s'.", normalized);
         if (r < 0)
-                return fail(ret_error, r, "Failed to look up '%s': %s", normalized, strerror(-r));
+                return error_setf(ret_error, r, "Failed to look up '%s': %s", normalized,
+                                  strerror(-r));
         return job_start(im, IMAGE_JOB_PUSH, normalized, o, NULL, done, userdata, ret_job);
 }
 
@@ -1147,20 +1135,20 @@ int images_import(Images *im, const char *path, const char *ref, image_job_done_
         int r;
 
         if (isempty(path) || !path_is_absolute(path))
-                return fail(ret_error, -EINVAL, "path: '%s' is not an absolute path",
-                            strempty(path));
+                return error_setf(ret_error, -EINVAL, "path: '%s' is not an absolute path",
+                                  strempty(path));
         if (stat(path, &st) < 0)
-                return fail(ret_error, -errno, "path: '%s': %m", path);
+                return error_setf(ret_error, -errno, "path: '%s': %m", path);
         if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
-                return fail(ret_error, -EINVAL,
-                            "path: '%s' is neither an OCI image layout directory nor an archive",
-                            path);
+                return error_setf(
+                        ret_error, -EINVAL,
+                        "path: '%s' is neither an OCI image layout directory nor an archive", path);
         if (!isempty(ref)) {
                 r = ref_normalize(ref, &normalized, ret_error);
                 if (r < 0)
                         return r;
                 if (startswith(normalized, PIN_REPOSITORY ":"))
-                        return fail(ret_error, -EINVAL, "ref: '%s' is reserved", ref);
+                        return error_setf(ret_error, -EINVAL, "ref: '%s' is reserved", ref);
         }
         return job_start(im, IMAGE_JOB_IMPORT, strempty(normalized), NULL, path, done, userdata,
                          ret_job);
@@ -1172,16 +1160,17 @@ int images_export(Images *im, const char *ref, const char *path, image_job_done_
         int r;
 
         if (isempty(path) || !path_is_absolute(path) || endswith(path, "/"))
-                return fail(ret_error, -EINVAL, "path: '%s' is not an absolute file name",
-                            strempty(path));
+                return error_setf(ret_error, -EINVAL, "path: '%s' is not an absolute file name",
+                                  strempty(path));
         r = ref_normalize_store(ref, &normalized, ret_error);
         if (r < 0)
                 return r;
         r = store_manifest_of(im, normalized, &manifest);
         if (r == -ENOENT)
-                return fail(ret_error, r, "No such image '%s'.", normalized);
+                return error_setf(ret_error, r, "No such image '%s'.", normalized);
         if (r < 0)
-                return fail(ret_error, r, "Failed to look up '%s': %s", normalized, strerror(-r));
+                return error_setf(ret_error, r, "Failed to look up '%s': %s", normalized,
+                                  strerror(-r));
         return job_start(im, IMAGE_JOB_EXPORT, normalized, NULL, path, done, userdata, ret_job);
 }
 
@@ -1297,9 +1286,10 @@ int images_inspect(Images *im, const char *ref, char **ret_json, char **ret_erro
                 return r;
         r = image_store_inspect(im->store, normalized, &text);
         if (r == -ENOENT)
-                return fail(ret_error, r, "No such image '%s'.", normalized);
+                return error_setf(ret_error, r, "No such image '%s'.", normalized);
         if (r < 0)
-                return fail(ret_error, r, "Failed to inspect '%s': %s", normalized, strerror(-r));
+                return error_setf(ret_error, r, "Failed to inspect '%s': %s", normalized,
+                                  strerror(-r));
         j = json_loads(text, JSON_PRESERVE_ORDER, NULL);
         id = json_string_value(json_object_get(j, "Id"));
         if (!j || !id || !users)
@@ -1341,15 +1331,16 @@ int images_remove(Images *im, const char *ref, bool force, char **ret_error) {
                 return r;
         r = store_manifest_of(im, normalized, &manifest);
         if (r == -ENOENT)
-                return fail(ret_error, r, "No such image '%s'.", normalized);
+                return error_setf(ret_error, r, "No such image '%s'.", normalized);
         if (r < 0)
-                return fail(ret_error, r, "Failed to look up '%s': %s", normalized, strerror(-r));
+                return error_setf(ret_error, r, "Failed to look up '%s': %s", normalized,
+                                  strerror(-r));
         n_users = image_users(im, manifest, &user);
         if (n_users > 0 && !force)
-                return fail(ret_error, -EBUSY,
-                            "image '%s' is used by container %s%s: remove %s first or force",
-                            normalized, user->id, n_users > 1 ? " and others" : "",
-                            n_users > 1 ? "them" : "it");
+                return error_setf(ret_error, -EBUSY,
+                                  "image '%s' is used by container %s%s: remove %s first or force",
+                                  normalized, user->id, n_users > 1 ? " and others" : "",
+                                  n_users > 1 ? "them" : "it");
 
         if (startswith(normalized, "sha256:") ||
             (image_ref_parse(normalized, &parsed, NULL) >= 0 && parsed->digest)) {
@@ -1359,7 +1350,7 @@ int images_remove(Images *im, const char *ref, bool force, char **ret_error) {
 
                 r = image_store_list(im->store, &list, &n);
                 if (r < 0)
-                        return fail(ret_error, r, "Failed to list images: %s", strerror(-r));
+                        return error_setf(ret_error, r, "Failed to list images: %s", strerror(-r));
                 for (size_t i = 0; r >= 0 && i < n; i++) {
                         _cleanup_free_ char *one = NULL;
 
@@ -1379,7 +1370,8 @@ int images_remove(Images *im, const char *ref, bool force, char **ret_error) {
         } else
                 r = image_store_remove(im->store, normalized);
         if (r < 0)
-                return fail(ret_error, r, "Failed to remove '%s': %s", normalized, strerror(-r));
+                return error_setf(ret_error, r, "Failed to remove '%s': %s", normalized,
+                                  strerror(-r));
         log_info("Image '%s' removed.", normalized);
         return 0;
 }
@@ -1396,14 +1388,16 @@ int images_tag(Images *im, const char *source, const char *target, char **ret_er
         if (r < 0)
                 return r;
         if (image_ref_parse(dst, &parsed, NULL) >= 0 && (!parsed->tag || parsed->digest))
-                return fail(ret_error, -EINVAL, "target: '%s' must be a tag, not a digest", target);
+                return error_setf(ret_error, -EINVAL, "target: '%s' must be a tag, not a digest",
+                                  target);
         if (startswith(dst, PIN_REPOSITORY ":"))
-                return fail(ret_error, -EINVAL, "target: '%s' is reserved", target);
+                return error_setf(ret_error, -EINVAL, "target: '%s' is reserved", target);
         r = image_store_tag(im->store, src, dst);
         if (r == -ENOENT)
-                return fail(ret_error, r, "No such image '%s'.", src);
+                return error_setf(ret_error, r, "No such image '%s'.", src);
         if (r < 0)
-                return fail(ret_error, r, "Failed to tag '%s' as '%s': %s", src, dst, strerror(-r));
+                return error_setf(ret_error, r, "Failed to tag '%s' as '%s': %s", src, dst,
+                                  strerror(-r));
         return 0;
 }
 
@@ -1489,12 +1483,12 @@ int images_login(Images *im, const char *registry, const char *user, const char 
         int r;
 
         if (!registry_name_is_valid(registry))
-                return fail(ret_error, -EINVAL, "registry: '%s' is not a host[:port]",
-                            strempty(registry));
+                return error_setf(ret_error, -EINVAL, "registry: '%s' is not a host[:port]",
+                                  strempty(registry));
         if (isempty(user) || strchr(user, ':'))
-                return fail(ret_error, -EINVAL, "user: must be non-empty and without ':'");
+                return error_setf(ret_error, -EINVAL, "user: must be non-empty and without ':'");
         if (!password)
-                return fail(ret_error, -EINVAL, "password: missing");
+                return error_setf(ret_error, -EINVAL, "password: missing");
         userpass = strjoin(user, ":", password);
         if (!userpass)
                 return -ENOMEM;
@@ -1506,13 +1500,15 @@ int images_login(Images *im, const char *registry, const char *user, const char 
         explicit_bzero(userpass, n);
         r = auth_load(im, &j);
         if (r < 0)
-                return fail(ret_error, r, "Failed to read '%s': %s", im->login_file, strerror(-r));
+                return error_setf(ret_error, r, "Failed to read '%s': %s", im->login_file,
+                                  strerror(-r));
         if (json_object_set_new(json_object_get(j, "auths"), registry,
                                 json_pack("{ss}", "auth", b64)) < 0)
                 return -ENOMEM;
         r = auth_save(im, j);
         if (r < 0)
-                return fail(ret_error, r, "Failed to write '%s': %s", im->login_file, strerror(-r));
+                return error_setf(ret_error, r, "Failed to write '%s': %s", im->login_file,
+                                  strerror(-r));
         log_info("Logged in to '%s' as '%s'.", registry, user);
         return 0;
 }
@@ -1522,16 +1518,18 @@ int images_logout(Images *im, const char *registry, char **ret_error) {
         int r;
 
         if (!registry_name_is_valid(registry))
-                return fail(ret_error, -EINVAL, "registry: '%s' is not a host[:port]",
-                            strempty(registry));
+                return error_setf(ret_error, -EINVAL, "registry: '%s' is not a host[:port]",
+                                  strempty(registry));
         r = auth_load(im, &j);
         if (r < 0)
-                return fail(ret_error, r, "Failed to read '%s': %s", im->login_file, strerror(-r));
+                return error_setf(ret_error, r, "Failed to read '%s': %s", im->login_file,
+                                  strerror(-r));
         if (json_object_del(json_object_get(j, "auths"), registry) < 0)
-                return fail(ret_error, -ENOENT, "Not logged in to '%s'.", registry);
+                return error_setf(ret_error, -ENOENT, "Not logged in to '%s'.", registry);
         r = auth_save(im, j);
         if (r < 0)
-                return fail(ret_error, r, "Failed to write '%s': %s", im->login_file, strerror(-r));
+                return error_setf(ret_error, r, "Failed to write '%s': %s", im->login_file,
+                                  strerror(-r));
         return 0;
 }
 
@@ -1570,13 +1568,13 @@ static int create_now(Images *im, const char *name, const ContainerOptions *o,
         if (r >= 0)
                 r = image_store_config(im->store, o->image, &config);
         if (r == -ENOENT)
-                return fail(ret_error, r, "No such image '%s'.", o->image);
+                return error_setf(ret_error, r, "No such image '%s'.", o->image);
         if (r == -EUCLEAN)
-                return fail(ret_error, -EBADMSG,
-                            "image '%s': a layer is missing from the store: pull it again",
-                            o->image);
+                return error_setf(ret_error, -EBADMSG,
+                                  "image '%s': a layer is missing from the store: pull it again",
+                                  o->image);
         if (r < 0)
-                return fail(ret_error, r, "image '%s': %s", o->image, strerror(-r));
+                return error_setf(ret_error, r, "image '%s': %s", o->image, strerror(-r));
 
         ContainerImage img = {
                 .ref = o->image,
@@ -1634,12 +1632,13 @@ int images_create_container(Images *im, const char *name, ContainerOptions *o, c
         assert(o);
         assert(o->image);
         if (entrypoint && (!entrypoint[0] || isempty(entrypoint[0])))
-                return fail(ret_error, -EINVAL, "entrypoint: must not be empty");
+                return error_setf(ret_error, -EINVAL, "entrypoint: must not be empty");
         if (pull_policy && !streq(pull_policy, "always") && !streq(pull_policy, "if_not_present") &&
             !streq(pull_policy, "never"))
-                return fail(ret_error, -EINVAL,
-                            "pull_policy: '%s' is not one of 'always', 'if_not_present', 'never'",
-                            pull_policy);
+                return error_setf(
+                        ret_error, -EINVAL,
+                        "pull_policy: '%s' is not one of 'always', 'if_not_present', 'never'",
+                        pull_policy);
         r = check_pull_options(pull, "registry_auth", ret_error);
         if (r < 0)
                 return r;
@@ -1656,12 +1655,12 @@ int images_create_container(Images *im, const char *name, ContainerOptions *o, c
 
         r = store_manifest_of(im, o->image, &manifest);
         if (r < 0 && r != -ENOENT)
-                return fail(ret_error, r, "image '%s': %s", o->image, strerror(-r));
+                return error_setf(ret_error, r, "image '%s': %s", o->image, strerror(-r));
         present = r >= 0;
         if (!present && streq_ptr(pull_policy, "never"))
-                return fail(ret_error, -ENOENT,
-                            "No such image '%s' in the store, and pull_policy is 'never'.",
-                            o->image);
+                return error_setf(ret_error, -ENOENT,
+                                  "No such image '%s' in the store, and pull_policy is 'never'.",
+                                  o->image);
         if (present && !streq_ptr(pull_policy, "always"))
                 return create_now(im, name, o, ep, ret, ret_error);
 
@@ -1685,7 +1684,8 @@ int images_create_container(Images *im, const char *name, ContainerOptions *o, c
                       NULL);
         if (r < 0) {
                 create_op_free(op);
-                return fail(ret_error, r, "Failed to start pulling the image: %s", strerror(-r));
+                return error_setf(ret_error, r, "Failed to start pulling the image: %s",
+                                  strerror(-r));
         }
         return 0;
 }

@@ -111,6 +111,30 @@ static void put_value(Lexer *l, DfBuf *out, const char *v) {
                 put_literal(l, out, *v);
 }
 
+/* The word of ${NAME<op>word} up to its closing brace, which is consumed. With pattern, read as
+ * a pattern (see put_literal()), quotes counted afresh. */
+static int lex_braced_word(Lexer *l, const char *name, bool pattern, DfBuf *word) {
+        bool saved = l->pattern, saved_quoted = l->quoted;
+        int r;
+
+        if (++l->depth > EXPAND_MAX_DEPTH)
+                return lexer_error(l, "substitutions nested too deeply");
+        if (pattern) {
+                l->pattern = true;
+                l->quoted = false;
+        }
+        r = lex_until(l, '}', word);
+        l->pattern = saved;
+        l->quoted = saved_quoted;
+        l->depth--;
+        if (r < 0)
+                return r;
+        if (l->s[l->i] != '}')
+                return lexer_error(l, "missing '}' after '${%s'", name);
+        l->i++;
+        return word->oom ? -ENOMEM : 0;
+}
+
 /* Whether v[from, to) matches the shell pattern. */
 static int pattern_matches(const char *pattern, const char *v, size_t from, size_t to) {
         _cleanup_free_ char *part = strndup(v + from, to - from);
@@ -126,26 +150,14 @@ static int lex_remove(Lexer *l, const char *name, DfBuf *out) {
         _cleanup_(df_buf_done) DfBuf pattern = {};
         const char *s = l->s, *v;
         char op = s[l->i];
-        bool longest = s[l->i + 1] == op, saved = l->pattern, saved_quoted = l->quoted;
+        bool longest = s[l->i + 1] == op;
         size_t n;
         int r;
 
         l->i += longest ? 2 : 1;
-        if (++l->depth > EXPAND_MAX_DEPTH)
-                return lexer_error(l, "substitutions nested too deeply");
-        l->pattern = true;
-        l->quoted = false;
-        r = lex_until(l, '}', &pattern);
-        l->pattern = saved;
-        l->quoted = saved_quoted;
-        l->depth--;
+        r = lex_braced_word(l, name, true, &pattern);
         if (r < 0)
                 return r;
-        if (s[l->i] != '}')
-                return lexer_error(l, "missing '}' after '${%s'", name);
-        l->i++;
-        if (pattern.oom)
-                return -ENOMEM;
 
         v = l->lookup(name, l->userdata);
         if (!v)
@@ -238,17 +250,9 @@ static int lex_dollar(Lexer *l, DfBuf *out) {
                                    colon ? ":" : "", op, name);
         }
         l->i++;
-        if (++l->depth > EXPAND_MAX_DEPTH)
-                return lexer_error(l, "substitutions nested too deeply");
-        r = lex_until(l, '}', &word);
-        l->depth--;
+        r = lex_braced_word(l, name, false, &word);
         if (r < 0)
                 return r;
-        if (s[l->i] != '}')
-                return lexer_error(l, "missing '}' after '${%s'", name);
-        l->i++;
-        if (word.oom)
-                return -ENOMEM;
 
         v = l->lookup(name, l->userdata);
         bool set = v && (!colon || v[0] != '\0');

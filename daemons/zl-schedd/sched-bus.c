@@ -462,6 +462,24 @@ static int lookup_or_reply(Scheduler *s, sd_bus_message *m, ServiceLookup *l) {
         return 1;
 }
 
+/* A service of a deployment, named (else InvalidArgument) and present (else NotFound): as
+ * lookup_or_reply(), with l->spec_service set (the caller drops it) only when this returns 1. */
+static int lookup_service_or_reply(Scheduler *s, sd_bus_message *m, const char *deployment,
+                                   const char *service, ServiceLookup *l) {
+        int r;
+
+        *l = (ServiceLookup){ .deployment = deployment, .service = service };
+        if (isempty(service))
+                return replied(
+                        zl_bus_reply_errnof(m, EINVAL, "service: a service name is required."));
+        r = lookup_or_reply(s, m, l);
+        if (r <= 0) {
+                json_decref(l->spec_service);
+                l->spec_service = NULL;
+        }
+        return r;
+}
+
 static int submit_scale(Scheduler *s, sd_bus_message *m, const char *deployment,
                         const char *service, uint32_t replicas, const char *reason) {
         _cleanup_(json_decrefp) json_t *cmd = NULL;
@@ -532,14 +550,9 @@ static int method_scale(sd_bus_message *m, void *userdata, sd_bus_error *error) 
         r = check_leader_or_reply(s, m);
         if (r <= 0)
                 return r;
-        if (isempty(service))
-                return zl_bus_reply_errnof(m, EINVAL, "service: a service name is required.");
-        l = (ServiceLookup){ .deployment = deployment, .service = service };
-        r = lookup_or_reply(s, m, &l);
-        if (r <= 0) {
-                json_decref(l.spec_service);
+        r = lookup_service_or_reply(s, m, deployment, service, &l);
+        if (r <= 0)
                 return r;
-        }
         rtype = json_string_value(json_object_get(l.spec_service, "rtype")) ?: "service";
         mode = json_string_value(json_object_get(json_object_get(l.spec_service, "scale"), "mode"))
                        ?: "fixed";
@@ -1016,14 +1029,9 @@ static int method_trigger_job(sd_bus_message *m, void *userdata, sd_bus_error *e
         r = check_leader_or_reply(s, m);
         if (r <= 0)
                 return r;
-        if (isempty(service))
-                return zl_bus_reply_errnof(m, EINVAL, "service: a service name is required.");
-        l = (ServiceLookup){ .deployment = deployment, .service = service };
-        r = lookup_or_reply(s, m, &l);
-        if (r <= 0) {
-                json_decref(l.spec_service);
+        r = lookup_service_or_reply(s, m, deployment, service, &l);
+        if (r <= 0)
                 return r;
-        }
         rtype = json_string_value(json_object_get(l.spec_service, "rtype")) ?: "service";
         if (!streq(rtype, "job") && !streq(rtype, "cron")) {
                 r = zl_bus_reply_errnof(m, EINVAL,

@@ -169,6 +169,10 @@ expect_error "GetDeployment of an unknown deployment is NotFound" "No such deplo
         sched GetDeployment s nosuch
 expect_error "Stop of an unknown deployment is NotFound" "No such deployment" \
         sched Stop ssu nosuch "" 0
+expect_error "Scale without a service names what is missing" "a service name is required" \
+        sched Scale ssu nosuch "" 1
+expect_error "TriggerJob without a service names what is missing" "a service name is required" \
+        sched TriggerJob ss nosuch ""
 
 # ---- a 2-replica web service behind the proxy -----------------------------------------------
 write_web() { # VERSION REPLICAS
